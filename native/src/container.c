@@ -1,0 +1,177 @@
+/*
+ * create and run: clone the container's init into its new namespaces, give
+ * it its id maps and cgroups from outside, then let it build its rootfs.
+ */
+#define _GNU_SOURCE
+#include "container.h"
+#include "msg.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Opens every cgroup.procs file now, while host paths still mean the host. */
+int *open_cgroups(const struct plan *p)
+{
+	int *fds = xcalloc(p->cgroup_procs.n + 1, sizeof(int));
+	for (size_t i = 0; i < p->cgroup_procs.n; i++) {
+		fds[i] = open(p->cgroup_procs.v[i], O_WRONLY | O_CLOEXEC);
+		if (fds[i] < 0)
+			fatal("cgroup", errno, "open %s: %s", p->cgroup_procs.v[i], strerror(errno));
+	}
+	return fds;
+}
+
+void join_cgroups(const struct plan *p, int *fds, pid_t pid)
+{
+	char buf[16];
+	int n = snprintf(buf, sizeof buf, "%d", pid);
+	for (size_t i = 0; i < p->cgroup_procs.n; i++) {
+		if (write_all(fds[i], buf, (size_t)n) < 0) {
+			int e = errno;
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			fatal("cgroup", e, "add pid %d to %s: %s", pid, p->cgroup_procs.v[i], strerror(e));
+		}
+		close(fds[i]);
+	}
+	free(fds);
+}
+
+/* setns into the given namespaces: the user namespace first (it owns the others), mount last. */
+void join_namespaces(const struct plan *p)
+{
+	int *fds = xcalloc(p->njoins + 1, sizeof(int));
+	for (size_t i = 0; i < p->njoins; i++) {
+		fds[i] = open(p->joins[i].path, O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0)
+			fatal("namespace", errno, "open namespace %s: %s", p->joins[i].path, strerror(errno));
+	}
+	for (int pass = 0; pass < 3; pass++) {
+		for (size_t i = 0; i < p->njoins; i++) {
+			uint32_t t = p->joins[i].type;
+			int want = pass == 0 ? t == CLONE_NEWUSER : pass == 2 ? t == CLONE_NEWNS : (t != CLONE_NEWUSER && t != CLONE_NEWNS);
+			if (!want) continue;
+			if (setns(fds[i], (int)t) < 0)
+				fatal("namespace", errno, "join namespace %s: %s", p->joins[i].path, strerror(errno));
+			close(fds[i]);
+		}
+	}
+	free(fds);
+}
+
+static void write_id_maps(const struct plan *p, pid_t pid)
+{
+	char path[64];
+	if (p->uid_map) {
+		snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
+		if (write_file(path, p->uid_map, strlen(p->uid_map)) < 0) {
+			int e = errno;
+			kill(pid, SIGKILL);
+			fatal("user namespace", e, "write uid_map \"%s\": %s", p->uid_map, strerror(e));
+		}
+	}
+	if (p->gid_map) {
+		snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
+		if (write_file(path, p->gid_map, strlen(p->gid_map)) < 0) {
+			int e = errno;
+			kill(pid, SIGKILL);
+			fatal("user namespace", e, "write gid_map \"%s\": %s", p->gid_map, strerror(e));
+		}
+	}
+}
+
+static _Noreturn void init_child(struct plan *p, int sync, int fifo_fd)
+{
+	struct msg m;
+	close(g_ctl_fd); /* only the parent talks to TypeScript; its EOF must not wait for us */
+	if (msg_recv(sync, &m, NULL) <= 0 || m.type != MSG_GO)
+		_exit(1);
+	if (p->clone_flags & CLONE_NEWUSER) {
+		/* Become root of the new user namespace now that the maps exist. */
+		if (setresgid(0, 0, 0) < 0 && errno != EINVAL)
+			child_fail(sync, "user namespace", errno, 1, "setresgid 0: %s", strerror(errno));
+		if (setresuid(0, 0, 0) < 0 && errno != EINVAL)
+			child_fail(sync, "user namespace", errno, 1, "setresuid 0: %s", strerror(errno));
+	}
+	/* Only now, inside its cgroup, so the namespace's root is the container's own cgroup. */
+	if ((p->clone_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+		child_fail(sync, "cgroup namespace", errno, 1, "unshare the cgroup namespace: %s", strerror(errno));
+	if (p->clone_flags & CLONE_NEWUTS) {
+		if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) < 0)
+			child_fail(sync, "hostname", errno, 1, "sethostname %s: %s", p->hostname, strerror(errno));
+		if (p->domainname && setdomainname(p->domainname, strlen(p->domainname)) < 0)
+			child_fail(sync, "domainname", errno, 1, "setdomainname %s: %s", p->domainname, strerror(errno));
+	}
+	int has_mntns = (p->clone_flags & CLONE_NEWNS) != 0;
+	int rootfd = -1;
+	if (has_mntns)
+		rootfd = rootfs_prepare(sync, p);
+	if (p->pause_hooks) {
+		msg_send(sync, MSG_PAUSE, 0, NULL, NULL, -1);
+		if (msg_recv(sync, &m, NULL) <= 0 || m.type != MSG_GO)
+			_exit(1);
+	}
+	if (has_mntns) {
+		rootfs_pivot(sync, rootfd);
+		apply_sysctls(sync, p);
+		rootfs_finalize(sync, p);
+	} else {
+		/* No mount namespace: no mounts either, only a changed root (as runc). */
+		rootfs_chroot(sync, p);
+		apply_sysctls(sync, p);
+	}
+	process_exec(sync, p, fifo_fd, 1);
+}
+
+int container_main(struct plan *p)
+{
+	if (!p->rootfs || !p->rootfs[0])
+		fatal("plan", EINVAL, "no rootfs in the plan");
+	int *cgfds = open_cgroups(p);
+	int fifo_fd = -1;
+	if (p->exec_fifo) {
+		/* Node cannot mkfifo; the fifo is ours to make. */
+		if (mkfifo(p->exec_fifo, 0600) < 0 && errno != EEXIST)
+			fatal("start", errno, "mkfifo %s: %s", p->exec_fifo, strerror(errno));
+		fifo_fd = open(p->exec_fifo, O_PATH | O_CLOEXEC);
+		if (fifo_fd < 0)
+			fatal("start", errno, "open exec fifo %s: %s", p->exec_fifo, strerror(errno));
+	}
+	join_namespaces(p);
+
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		fatal("clone", errno, "socketpair: %s", strerror(errno));
+
+	/* A raw clone is fork with namespace flags: the child goes on from here. */
+	unsigned long flags = (unsigned long)(p->clone_flags & ~(uint64_t)CLONE_NEWCGROUP);
+	pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0UL);
+	if (pid < 0)
+		fatal("clone", errno, "clone: %s", strerror(errno));
+	if (pid == 0) {
+		close(sv[0]);
+		init_child(p, sv[1], fifo_fd);
+	}
+	close(sv[1]);
+	if (fifo_fd >= 0) close(fifo_fd);
+
+	if (p->clone_flags & CLONE_NEWUSER)
+		write_id_maps(p, pid);
+	join_cgroups(p, cgfds, pid);
+
+	struct parent_result res;
+	parent_handshake(p, pid, sv[0], -1, &res);
+	return monitor_process(pid, res.master_fd);
+}

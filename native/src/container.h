@@ -1,0 +1,43 @@
+/* The helper's parts and how they call each other. */
+#ifndef HAKO_CONTAINER_H
+#define HAKO_CONTAINER_H
+
+#include "plan.h"
+
+extern int g_cap_last_cap;
+
+/* container.c: pieces shared with exec */
+int *open_cgroups(const struct plan *p);
+void join_cgroups(const struct plan *p, int *fds, pid_t pid);
+void join_namespaces(const struct plan *p);
+
+/* main modes */
+int container_main(struct plan *p);
+int exec_main(struct plan *p);
+
+/* rootfs.c: in the child, inside its new mount namespace */
+int rootfs_prepare(int sync, const struct plan *p); /* returns a fd of the rootfs */
+void rootfs_pivot(int sync, int rootfd);
+void rootfs_chroot(int sync, const struct plan *p);
+void rootfs_finalize(int sync, const struct plan *p);
+void apply_sysctls(int sync, const struct plan *p);
+
+/* process.c: the last steps of any container process; never returns */
+_Noreturn void process_exec(int sync, const struct plan *p, int fifo_fd, int is_init);
+
+/* seccomp.c */
+void seccomp_load_plan(int sync, const struct plan *p);
+
+/* terminal.c */
+void terminal_setup_child(int sync, const struct plan *p);
+int send_fd_to_socket(const char *socket_path, int fd);
+
+/* monitor.c: the parent after the process started; returns the exit code to use */
+int monitor_process(pid_t child, int master_fd);
+
+/* parent.c: shared parent-side handshake of create/run/exec */
+struct parent_result { int master_fd; };
+void parent_handshake(const struct plan *p, pid_t child, int sync, int console_fd, struct parent_result *out);
+int exit_code_of(int status);
+
+#endif

@@ -1,0 +1,45 @@
+/* exec: run one more process inside a running container's namespaces. */
+#define _GNU_SOURCE
+#include "container.h"
+#include "msg.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int exec_main(struct plan *p)
+{
+	int *cgfds = open_cgroups(p);
+	join_namespaces(p);
+
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		fatal("exec", errno, "socketpair: %s", strerror(errno));
+	/* Only a child enters the joined pid namespace. */
+	pid_t pid = fork();
+	if (pid < 0)
+		fatal("exec", errno, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct msg m;
+		close(sv[0]);
+		close(g_ctl_fd);
+		if (msg_recv(sv[1], &m, NULL) <= 0 || m.type != MSG_GO)
+			_exit(1);
+		process_exec(sv[1], p, -1, 0);
+	}
+	close(sv[1]);
+	join_cgroups(p, cgfds, pid);
+
+	struct parent_result res;
+	parent_handshake(p, pid, sv[0], -1, &res);
+	return monitor_process(pid, res.master_fd);
+}

@@ -1,0 +1,101 @@
+/*
+ * hako-shim: hako's native helper. It reads a plan from fd 3 (u32 length,
+ * then the plan of plan.h), executes it with syscalls and reports back on
+ * the same fd. It holds no policy: TypeScript decided everything.
+ */
+#define _GNU_SOURCE
+#include "container.h"
+#include "msg.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef HAKO_VERSION
+#define HAKO_VERSION "0.0.0"
+#endif
+
+extern char **environ;
+
+/*
+ * CVE-2019-5736: a container must never reach the host's helper binary
+ * through /proc/<pid>/exe and overwrite it. We run from a sealed, anonymous
+ * copy instead, as crun and runc do.
+ */
+static void ensure_sealed_copy(char **argv)
+{
+	int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (self < 0) return;
+	int seals = fcntl(self, F_GET_SEALS);
+	if (seals >= 0 && (seals & F_SEAL_WRITE)) { close(self); return; }
+	struct stat st;
+	if (fstat(self, &st) < 0) { close(self); return; }
+	int mfd = memfd_create("hako-shim", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0) fatal("seal", errno, "memfd_create: %s", strerror(errno));
+	off_t off = 0;
+	while (off < st.st_size) {
+		ssize_t n = sendfile(mfd, self, &off, (size_t)(st.st_size - off));
+		if (n <= 0) fatal("seal", errno, "copy the helper: %s", strerror(errno));
+	}
+	close(self);
+	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+		fatal("seal", errno, "seal the copy: %s", strerror(errno));
+	fexecve(mfd, argv, environ);
+	fatal("seal", errno, "exec the sealed copy: %s", strerror(errno));
+}
+
+static void read_cap_last_cap(void)
+{
+	char buf[16] = { 0 };
+	int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return;
+	if (read(fd, buf, sizeof buf - 1) > 0) g_cap_last_cap = atoi(buf);
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+		printf("hako-shim %s\n", HAKO_VERSION);
+		return 0;
+	}
+	if (fcntl(g_ctl_fd, F_GETFD) < 0) {
+		fprintf(stderr, "hako-shim: expects a plan on fd 3 (it is started by hako, not by hand)\n");
+		return 2;
+	}
+	ensure_sealed_copy(argv); /* before fd 3 turns close-on-exec: the copy needs it */
+	fcntl(g_ctl_fd, F_SETFD, FD_CLOEXEC);
+	read_cap_last_cap();
+
+	uint32_t len;
+	if (read_full(g_ctl_fd, &len, sizeof len) < 0)
+		fatal("plan", errno, "read the plan length: %s", strerror(errno));
+	if (len > 64u << 20)
+		fatal("plan", EINVAL, "plan of %u bytes is too large", len);
+	uint8_t *buf = xmalloc(len);
+	if (read_full(g_ctl_fd, buf, len) < 0)
+		fatal("plan", errno, "read the plan: %s", strerror(errno));
+	struct plan plan;
+	const char *why = "";
+	if (plan_decode(buf, len, &plan, &why) < 0)
+		fatal("plan", EINVAL, "decode the plan: %s", why);
+	free(buf);
+
+	switch (plan.mode) {
+	case MODE_CREATE:
+	case MODE_RUN:
+		return container_main(&plan);
+	case MODE_EXEC:
+	case MODE_EXEC_DETACH:
+		return exec_main(&plan);
+	default:
+		fatal("plan", EINVAL, "unknown mode %u", plan.mode);
+	}
+}

@@ -1,0 +1,35 @@
+// Builds hako: the native helper (make), then one bundle per program (esbuild),
+// so each command starts by loading a single file.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const { version } = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
+
+execFileSync("make", ["-C", path.join(root, "native"), "-s", `VERSION=${version}`], { stdio: "inherit" });
+
+const programs = {
+  hako: "src/cli/main.ts",
+  hakod: "src/daemon/main.ts",
+  "hako-runtime": "src/runtime/main.ts",
+};
+
+await Promise.all(
+  Object.entries(programs).map(([name, entry]) =>
+    build({
+      entryPoints: [path.join(root, entry)],
+      outfile: path.join(root, "dist", `${name}.cjs`),
+      bundle: true,
+      platform: "node",
+      target: "node20",
+      format: "cjs",
+      sourcemap: "linked",
+      legalComments: "none",
+      define: { HAKO_VERSION: JSON.stringify(version) },
+      logLevel: "warning",
+    }),
+  ),
+);

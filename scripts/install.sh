@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs hako on this machine (Debian 12, as root): build dependencies from
+# Debian, npm packages from the lockfile, the build, then the programs into
+# /usr/local. Also makes a demo bundle from the host's busybox-static.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PREFIX="${PREFIX:-/usr/local}"
+
+if [ "${HAKO_SKIP_APT:-0}" != 1 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends build-essential libseccomp-dev busybox-static >/dev/null
+fi
+npm ci --no-audit --no-fund --loglevel=error
+npm run -s build
+
+lib="$PREFIX/lib/hako"
+rm -rf "$lib"
+mkdir -p "$lib/dist" "$lib/native/build" "$PREFIX/bin"
+cp dist/*.cjs "$lib/dist/"
+cp native/build/hako-shim "$lib/native/build/"
+for p in hako hakod hako-runtime; do
+  printf '#!/bin/sh\nexec node "%s/dist/%s.cjs" "$@"\n' "$lib" "$p" >"$PREFIX/bin/$p"
+  chmod 755 "$PREFIX/bin/$p"
+done
+
+demo="$PREFIX/share/hako/busybox"
+rm -rf "$demo"
+bash scripts/busybox-rootfs.sh "$demo/rootfs"
+(cd "$demo" && "$PREFIX/bin/hako-runtime" spec)
+# The demo prints and exits instead of opening an interactive shell.
+node -e '
+const fs = require("fs"); const f = process.argv[1];
+const spec = JSON.parse(fs.readFileSync(f, "utf8"));
+spec.process.terminal = false;
+spec.process.args = ["sh", "-c", "echo hello from a hako container; echo hostname: $(hostname); echo pid: $$; id"];
+fs.writeFileSync(f, JSON.stringify(spec, null, 2));
+' "$demo/config.json"
+echo "installed: $PREFIX/bin/hako, hakod, hako-runtime; demo bundle: $demo"

@@ -1,0 +1,376 @@
+/**
+ * specconv: an OCI config turned into the flat plan the native helper
+ * executes. Every decision (flags, masks, defaults, paths) is made here.
+ */
+import { readlinkSync, statSync } from "node:fs";
+import path from "node:path";
+import { InvalidArgumentError } from "../common/errors.ts";
+import type { Cgroup } from "../cgroups/cgroup.ts";
+import { MountOpt, PlanMode, type Plan, type PlanDevice, type PlanHook, type PlanMount } from "../native/plan.ts";
+import type { Hook, LinuxDevice, LinuxNamespaceType, LinuxSeccomp, Mount, Process, Spec } from "../spec/oci-runtime.ts";
+import { capabilitySets } from "./capabilities.ts";
+import { DEFAULT_DEV_SYMLINKS, DEFAULT_DEVICES, deviceTypeBits } from "./devices.ts";
+import { MS, parseMountOptions, parsePropagation } from "./mount-options.ts";
+import { resolveSeccomp } from "./seccomp.ts";
+
+export const CLONE_FLAGS: Record<LinuxNamespaceType, number> = {
+  mount: 0x00020000,
+  cgroup: 0x02000000,
+  uts: 0x04000000,
+  ipc: 0x08000000,
+  user: 0x10000000,
+  pid: 0x20000000,
+  network: 0x40000000,
+  time: 0x00000080,
+};
+
+/** The /proc/<pid>/ns/<name> file of each namespace type. */
+export const NS_FILES: Record<LinuxNamespaceType, string> = {
+  mount: "mnt",
+  cgroup: "cgroup",
+  uts: "uts",
+  ipc: "ipc",
+  user: "user",
+  pid: "pid",
+  network: "net",
+  time: "time",
+};
+
+const RLIMITS: Record<string, number> = {
+  RLIMIT_CPU: 0,
+  RLIMIT_FSIZE: 1,
+  RLIMIT_DATA: 2,
+  RLIMIT_STACK: 3,
+  RLIMIT_CORE: 4,
+  RLIMIT_RSS: 5,
+  RLIMIT_NPROC: 6,
+  RLIMIT_NOFILE: 7,
+  RLIMIT_MEMLOCK: 8,
+  RLIMIT_AS: 9,
+  RLIMIT_LOCKS: 10,
+  RLIMIT_SIGPENDING: 11,
+  RLIMIT_MSGQUEUE: 12,
+  RLIMIT_NICE: 13,
+  RLIMIT_RTPRIO: 14,
+  RLIMIT_RTTIME: 15,
+};
+
+const RLIM_INFINITY = 0xffffffffffffffffn;
+
+export interface ContainerPlanContext {
+  /** Absolute path of the bundle: root.path and bind sources are relative to it. */
+  bundle: string;
+  mode: PlanMode.Create | PlanMode.Run;
+  /** The container's cgroup, already created. */
+  cgroup?: Cgroup;
+  execFifo?: string;
+  consoleSocket?: string;
+  /** State JSON given to startContainer hooks on stdin. */
+  hookState?: string;
+  /** Stop before pivot_root so createRuntime/createContainer hooks can run. */
+  pauseForHooks?: boolean;
+  waitStart?: boolean;
+  preserveFds?: number;
+}
+
+export function planContainer(spec: Spec, ctx: ContainerPlanContext): Plan {
+  const proc = spec.process;
+  if (!proc) throw new InvalidArgumentError("config.json: process is required to create a container");
+  const linux = spec.linux ?? {};
+  const namespaces = linux.namespaces ?? [];
+
+  let cloneFlags = 0;
+  const joins: { type: number; path: string }[] = [];
+  const seen = new Set<string>();
+  for (const ns of namespaces) {
+    const flag = CLONE_FLAGS[ns.type];
+    if (flag === undefined) throw new InvalidArgumentError(`config.json: unknown namespace type "${ns.type}"`);
+    if (seen.has(ns.type)) throw new InvalidArgumentError(`config.json: namespace "${ns.type}" is listed twice`);
+    seen.add(ns.type);
+    if (ns.path) joins.push({ type: flag, path: ns.path });
+    else cloneFlags |= flag;
+  }
+  const has = (t: LinuxNamespaceType): boolean => seen.has(t);
+  const newUser = (cloneFlags & CLONE_FLAGS.user) !== 0;
+
+  if (newUser && !linux.uidMappings?.length) {
+    throw new InvalidArgumentError("config.json: a new user namespace needs linux.uidMappings");
+  }
+  if ((linux.uidMappings?.length || linux.gidMappings?.length) && !has("user")) {
+    throw new InvalidArgumentError("config.json: uid/gid mappings need a user namespace");
+  }
+  if ((spec.hostname || spec.domainname) && !(cloneFlags & CLONE_FLAGS.uts)) {
+    throw new InvalidArgumentError("config.json: setting a hostname or domainname needs a new uts namespace");
+  }
+
+  const root = spec.root?.path;
+  if (!root) throw new InvalidArgumentError("config.json: root.path is required");
+  const rootfs = path.resolve(ctx.bundle, root);
+  let rootStat;
+  try {
+    rootStat = statSync(rootfs);
+  } catch {
+    throw new InvalidArgumentError(`rootfs ${rootfs} does not exist`);
+  }
+  if (!rootStat.isDirectory()) throw new InvalidArgumentError(`rootfs ${rootfs} is not a directory`);
+
+  const plan: Plan = {
+    mode: ctx.mode,
+    rootfs,
+    rootfsReadonly: spec.root?.readonly === true,
+    cloneFlags: BigInt(cloneFlags),
+    joinNamespaces: joins,
+    env: [],
+    args: [],
+  };
+  if (linux.rootfsPropagation) plan.rootfsPropagation = parsePropagation(linux.rootfsPropagation);
+  if (newUser) {
+    plan.uidMap = idMap(linux.uidMappings ?? []);
+    plan.gidMap = idMap(linux.gidMappings ?? linux.uidMappings ?? []);
+  }
+  if (spec.hostname) plan.hostname = spec.hostname;
+  if (spec.domainname) plan.domainname = spec.domainname;
+
+  if (has("mount")) {
+    const { mounts, readonly, devTmpfs } = planMounts(spec.mounts ?? [], ctx, has("cgroup"));
+    plan.mounts = mounts;
+    plan.devices = planDevices(devTmpfs ? [...DEFAULT_DEVICES, ...(linux.devices ?? [])] : (linux.devices ?? []));
+    plan.symlinks = devTmpfs ? [...DEFAULT_DEV_SYMLINKS] : [];
+    plan.maskedPaths = linux.maskedPaths ?? [];
+    plan.readonlyPaths = [...(linux.readonlyPaths ?? []), ...readonly];
+  }
+  // Without a mount namespace the configured mounts would land on the host: skipped, as runc does.
+  plan.sysctls = Object.entries(linux.sysctl ?? {});
+  if (ctx.cgroup) plan.cgroupProcs = ctx.cgroup.procsFiles();
+
+  Object.assign(plan, planProcess(proc));
+  if (linux.seccomp) plan.seccomp = resolveSeccomp(linux.seccomp);
+  if (ctx.execFifo) plan.execFifo = ctx.execFifo;
+  if (ctx.consoleSocket) plan.consoleSocket = ctx.consoleSocket;
+  if (ctx.pauseForHooks) plan.pauseForHooks = true;
+  if (ctx.waitStart) plan.waitStart = true;
+  if (ctx.preserveFds) plan.preserveFds = ctx.preserveFds;
+  const startHooks = spec.hooks?.startContainer ?? [];
+  if (startHooks.length) {
+    plan.startHooks = startHooks.map(planHook);
+    plan.hookState = ctx.hookState ?? "{}";
+  }
+  return plan;
+}
+
+export interface ExecPlanContext {
+  /** The container's init, whose namespaces the process joins. */
+  pid: number;
+  cgroup?: Cgroup;
+  detach?: boolean;
+  consoleSocket?: string;
+  preserveFds?: number;
+  seccomp?: LinuxSeccomp;
+}
+
+/** A process run inside a running container (exec). */
+export function planExec(proc: Process, ctx: ExecPlanContext): Plan {
+  const joins: { type: number; path: string }[] = [];
+  for (const type of Object.keys(NS_FILES) as LinuxNamespaceType[]) {
+    const file = NS_FILES[type];
+    let theirs: string;
+    try {
+      theirs = readlinkSync(`/proc/${ctx.pid}/ns/${file}`);
+    } catch {
+      continue; // a namespace type this kernel lacks
+    }
+    let ours = "";
+    try {
+      ours = readlinkSync(`/proc/self/ns/${file}`);
+    } catch {
+      // fall through: join
+    }
+    if (theirs !== ours) joins.push({ type: CLONE_FLAGS[type], path: `/proc/${ctx.pid}/ns/${file}` });
+  }
+  const plan: Plan = {
+    mode: ctx.detach ? PlanMode.ExecDetach : PlanMode.Exec,
+    joinNamespaces: joins,
+    targetPid: ctx.pid,
+    env: [],
+    args: [],
+    ...planProcess(proc),
+  };
+  if (ctx.cgroup) plan.cgroupProcs = ctx.cgroup.procsFiles();
+  if (ctx.seccomp) plan.seccomp = resolveSeccomp(ctx.seccomp);
+  if (ctx.consoleSocket) plan.consoleSocket = ctx.consoleSocket;
+  if (ctx.preserveFds) plan.preserveFds = ctx.preserveFds;
+  return plan;
+}
+
+/** The process part of a plan, shared by create and exec. */
+function planProcess(proc: Process): Partial<Plan> {
+  if (!Array.isArray(proc.args) || proc.args.length === 0) {
+    throw new InvalidArgumentError("config.json: process.args must name the program to run");
+  }
+  if (!proc.cwd || !proc.cwd.startsWith("/")) {
+    throw new InvalidArgumentError(`config.json: process.cwd "${proc.cwd ?? ""}" must be an absolute path`);
+  }
+  const out: Partial<Plan> = {
+    args: proc.args,
+    env: proc.env ?? [],
+    cwd: proc.cwd,
+    user: {
+      uid: proc.user?.uid ?? 0,
+      gid: proc.user?.gid ?? 0,
+      additionalGids: proc.user?.additionalGids ?? [],
+    },
+  };
+  if (proc.user?.umask !== undefined) out.umask = proc.user.umask;
+  if (proc.capabilities) out.capabilities = capabilitySets(proc.capabilities);
+  if (proc.noNewPrivileges) out.noNewPrivileges = true;
+  if (proc.oomScoreAdj !== undefined) out.oomScoreAdj = proc.oomScoreAdj;
+  if (proc.terminal) out.terminal = { rows: proc.consoleSize?.height ?? 0, cols: proc.consoleSize?.width ?? 0 };
+  const rlimits = new Map<number, { resource: number; soft: bigint; hard: bigint }>();
+  for (const r of proc.rlimits ?? []) {
+    const resource = RLIMITS[r.type];
+    if (resource === undefined) throw new InvalidArgumentError(`config.json: unknown rlimit "${r.type}"`);
+    if (rlimits.has(resource)) throw new InvalidArgumentError(`config.json: rlimit ${r.type} is set twice`);
+    rlimits.set(resource, { resource, soft: toRlim(r.soft), hard: toRlim(r.hard) });
+  }
+  out.rlimits = [...rlimits.values()];
+  return out;
+}
+
+function toRlim(v: number): bigint {
+  return v < 0 ? RLIM_INFINITY : BigInt(v);
+}
+
+function idMap(maps: { containerID: number; hostID: number; size: number }[]): string {
+  return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join("");
+}
+
+function planHook(h: Hook): PlanHook {
+  return { path: h.path, args: h.args ?? [h.path], env: h.env ?? [], timeout: h.timeout ?? 0 };
+}
+
+function planDevices(devices: readonly LinuxDevice[]): PlanDevice[] {
+  const byPath = new Map<string, PlanDevice>();
+  for (const d of devices) {
+    if (!d.path?.startsWith("/dev/")) throw new InvalidArgumentError(`config.json: device path "${d.path}" must be under /dev`);
+    if (d.type !== "p" && (d.major === undefined || d.minor === undefined)) {
+      throw new InvalidArgumentError(`config.json: device ${d.path} needs major and minor numbers`);
+    }
+    byPath.set(d.path, {
+      mode: deviceTypeBits(d.type) | ((d.fileMode ?? 0o666) & 0o7777),
+      major: d.major ?? 0,
+      minor: d.minor ?? 0,
+      uid: d.uid ?? 0,
+      gid: d.gid ?? 0,
+      path: d.path,
+    });
+  }
+  return [...byPath.values()];
+}
+
+/** The bind flags beyond MS_BIND|MS_REC that need a remount to take effect. */
+const REMOUNT_FLAGS = ~(MS.BIND | MS.REC | MS.REMOUNT);
+
+function planMounts(
+  mounts: readonly Mount[],
+  ctx: ContainerPlanContext,
+  cgroupns: boolean,
+): { mounts: PlanMount[]; readonly: string[]; devTmpfs: boolean } {
+  const out: PlanMount[] = [];
+  const readonly: string[] = [];
+  let devTmpfs = false;
+  for (const m of mounts) {
+    if (!m.destination) throw new InvalidArgumentError("config.json: a mount has no destination");
+    const target = m.destination.startsWith("/") ? m.destination : `/${m.destination}`;
+    const parsed = parseMountOptions(m.options);
+    const type = m.type ?? "";
+    const isBind = type === "bind" || (parsed.flags & MS.BIND) !== 0n;
+
+    if (type === "cgroup" || type === "cgroup2") {
+      const expanded = planCgroupMount(target, parsed.flags, ctx.cgroup, cgroupns);
+      out.push(...expanded.mounts);
+      readonly.push(...expanded.readonly);
+      continue;
+    }
+    if (target === "/dev" && !isBind) devTmpfs = true;
+
+    if (isBind) {
+      if (!m.source) throw new InvalidArgumentError(`config.json: bind mount on ${target} has no source`);
+      const source = path.resolve(ctx.bundle, m.source);
+      let isFile = false;
+      try {
+        isFile = !statSync(source).isDirectory();
+      } catch {
+        throw new InvalidArgumentError(`bind mount source ${source} (for ${target}) does not exist`);
+      }
+      const flags = parsed.flags | MS.BIND;
+      out.push({
+        flags,
+        propagation: parsed.propagation,
+        opts: ((flags & REMOUNT_FLAGS) !== 0n ? MountOpt.BindRemount : 0) | (isFile ? MountOpt.File : 0),
+        source,
+        target,
+        fstype: "",
+        data: "",
+      });
+      continue;
+    }
+    out.push({
+      flags: parsed.flags,
+      propagation: parsed.propagation,
+      opts: type === "sysfs" ? MountOpt.SysfsFallback : 0,
+      source: m.source ?? type,
+      target,
+      fstype: type,
+      data: parsed.data,
+    });
+  }
+  return { mounts: out, readonly, devTmpfs };
+}
+
+/**
+ * A "cgroup" mount shows the container its own cgroup. cgroup v2, or any
+ * cgroup namespace: mount the filesystem itself. cgroup v1 without one: a
+ * tmpfs holding a bind of the container's directory of every hierarchy
+ * (never a hierarchy root, so release_agent stays out of reach).
+ */
+function planCgroupMount(
+  target: string,
+  flags: bigint,
+  cgroup: Cgroup | undefined,
+  cgroupns: boolean,
+): { mounts: PlanMount[]; readonly: string[] } {
+  const common = MS.NOSUID | MS.NODEV | MS.NOEXEC;
+  const ro = flags & MS.RDONLY;
+  if (!cgroup) return { mounts: [], readonly: [] };
+  if (cgroup.version === 2) {
+    if (cgroupns) {
+      return {
+        mounts: [{ flags: common | ro | MS.RELATIME, propagation: 0n, opts: 0, source: "cgroup2", target, fstype: "cgroup2", data: "" }],
+        readonly: [],
+      };
+    }
+    const dir = path.dirname(cgroup.procsFiles()[0]!);
+    return {
+      mounts: [{ flags: MS.BIND | MS.REC | common | ro, propagation: 0n, opts: MountOpt.BindRemount, source: dir, target, fstype: "", data: "" }],
+      readonly: [],
+    };
+  }
+  const mounts: PlanMount[] = [
+    { flags: common, propagation: 0n, opts: 0, source: "tmpfs", target, fstype: "tmpfs", data: "mode=755" },
+  ];
+  for (const procs of cgroup.procsFiles()) {
+    const dir = path.dirname(procs);
+    const mountPoint = cgroup.path === "/" ? dir : dir.slice(0, dir.length - cgroup.path.length);
+    const name = path.basename(mountPoint);
+    mounts.push({
+      flags: MS.BIND | common | ro,
+      propagation: 0n,
+      opts: MountOpt.BindRemount,
+      source: dir,
+      target: `${target}/${name}`,
+      fstype: "",
+      data: "",
+    });
+  }
+  return { mounts, readonly: ro ? [target] : [] };
+}

@@ -1,0 +1,103 @@
+/**
+ * Throw-away OCI bundles for the runtime tests: a busybox rootfs made from
+ * the host's busybox-static (no image pulls) and a config.json built like
+ * Docker builds one for an unprivileged container.
+ */
+import { execFileSync, spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { DOCKER_DEFAULT_CAPABILITIES } from "../../src/runtime/capabilities.ts";
+import { resolveDockerDefault } from "../../src/runtime/seccomp-default.ts";
+import { DEFAULT_PATH_ENV, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS, dockerDefaultMounts } from "../../src/runtime/spec-defaults.ts";
+import type { Spec } from "../../src/spec/oci-runtime.ts";
+
+export const PROJECT = path.resolve(__dirname, "../..");
+export const RUNTIME_BIN = path.join(PROJECT, "bin/hako-runtime");
+
+export const isRoot = process.getuid?.() === 0;
+
+/** Docker's device cgroup: deny everything, then the standard nodes. */
+const DOCKER_DEVICE_RULES = [
+  { allow: false, access: "rwm" },
+  { allow: true, type: "c", major: null, minor: null, access: "m" },
+  { allow: true, type: "b", major: null, minor: null, access: "m" },
+  { allow: true, type: "c", major: 1, minor: 3, access: "rwm" },
+  { allow: true, type: "c", major: 1, minor: 8, access: "rwm" },
+  { allow: true, type: "c", major: 1, minor: 7, access: "rwm" },
+  { allow: true, type: "c", major: 5, minor: 0, access: "rwm" },
+  { allow: true, type: "c", major: 1, minor: 5, access: "rwm" },
+  { allow: true, type: "c", major: 1, minor: 9, access: "rwm" },
+  { allow: true, type: "c", major: 136, minor: null, access: "rwm" },
+  { allow: true, type: "c", major: 5, minor: 2, access: "rwm" },
+  { allow: true, type: "c", major: 10, minor: 200, access: "rwm" },
+] as const;
+
+/** A config.json as Docker writes one for `docker run busybox <args>`. */
+export function dockerLikeSpec(args: string[], id = "test"): Spec {
+  const caps = [...DOCKER_DEFAULT_CAPABILITIES];
+  return {
+    ociVersion: "1.2.0",
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args,
+      env: [DEFAULT_PATH_ENV, `HOSTNAME=${id}`],
+      cwd: "/",
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      oomScoreAdj: 0,
+    },
+    root: { path: "rootfs", readonly: false },
+    hostname: id,
+    mounts: dockerDefaultMounts(),
+    linux: {
+      resources: { devices: DOCKER_DEVICE_RULES.map((r) => ({ ...r })) as NonNullable<NonNullable<Spec["linux"]>["resources"]>["devices"] },
+      cgroupsPath: `/hako-test/${id}`,
+      namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "cgroup" }],
+      seccomp: resolveDockerDefault({ capabilities: caps, arch: "amd64" }),
+      maskedPaths: [...DOCKER_MASKED_PATHS],
+      readonlyPaths: [...DOCKER_READONLY_PATHS],
+    },
+  };
+}
+
+export class TestBundle {
+  readonly dir: string;
+  readonly rootfs: string;
+  readonly stateRoot: string;
+
+  constructor() {
+    this.dir = mkdtempSync(path.join(os.tmpdir(), "hako-bundle-"));
+    this.rootfs = path.join(this.dir, "rootfs");
+    this.stateRoot = path.join(this.dir, "state");
+    execFileSync("bash", [path.join(PROJECT, "scripts/busybox-rootfs.sh"), this.rootfs]);
+  }
+
+  writeConfig(spec: Spec): void {
+    writeFileSync(path.join(this.dir, "config.json"), JSON.stringify(spec, null, 2));
+  }
+
+  /** Runs hako-runtime with this bundle's state root. */
+  runtime(args: string[], options: { input?: string; timeout?: number; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
+    return spawnSync(RUNTIME_BIN, ["--root", this.stateRoot, ...args], {
+      cwd: this.dir,
+      encoding: "utf8",
+      input: options.input ?? "",
+      timeout: options.timeout ?? 30_000,
+      env: options.env ?? process.env,
+    });
+  }
+
+  /** `hako-runtime run` of a Docker-like config running `args`. */
+  run(args: string[], edit?: (spec: Spec) => void, id = `t${process.pid}${Math.floor(Math.random() * 1e6)}`): SpawnSyncReturns<string> {
+    const spec = dockerLikeSpec(args, id);
+    edit?.(spec);
+    this.writeConfig(spec);
+    return this.runtime(["run", "--bundle", this.dir, id]);
+  }
+
+  cleanup(): void {
+    // Containers of this bundle are gone by now; only files remain.
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
