@@ -33,6 +33,24 @@ int *open_cgroups(const struct plan *p)
 	return fds;
 }
 
+/*
+ * From the parent, like runc: inside a user namespace the child's own
+ * /proc/self files belong to the host's root once it changed ids.
+ */
+void set_oom_score_adj(const struct plan *p, pid_t pid)
+{
+	if (!p->has_oom_score_adj) return;
+	char path[64], buf[16];
+	snprintf(path, sizeof path, "%d/oom_score_adj", pid);
+	int n = snprintf(buf, sizeof buf, "%d", p->oom_score_adj);
+	if (write_file_at(g_host_proc_fd, path, buf, (size_t)n) < 0) {
+		int e = errno;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fatal("oom_score_adj", e, "set oom_score_adj %d: %s", p->oom_score_adj, strerror(e));
+	}
+}
+
 void join_cgroups(const struct plan *p, int *fds, pid_t pid)
 {
 	char buf[16];
@@ -75,16 +93,16 @@ static void write_id_maps(const struct plan *p, pid_t pid)
 {
 	char path[64];
 	if (p->uid_map) {
-		snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
-		if (write_file(path, p->uid_map, strlen(p->uid_map)) < 0) {
+		snprintf(path, sizeof path, "%d/uid_map", pid);
+		if (write_file_at(g_host_proc_fd, path, p->uid_map, strlen(p->uid_map)) < 0) {
 			int e = errno;
 			kill(pid, SIGKILL);
 			fatal("user namespace", e, "write uid_map \"%s\": %s", p->uid_map, strerror(e));
 		}
 	}
 	if (p->gid_map) {
-		snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
-		if (write_file(path, p->gid_map, strlen(p->gid_map)) < 0) {
+		snprintf(path, sizeof path, "%d/gid_map", pid);
+		if (write_file_at(g_host_proc_fd, path, p->gid_map, strlen(p->gid_map)) < 0) {
 			int e = errno;
 			kill(pid, SIGKILL);
 			fatal("user namespace", e, "write gid_map \"%s\": %s", p->gid_map, strerror(e));
@@ -170,6 +188,7 @@ int container_main(struct plan *p)
 	if (p->clone_flags & CLONE_NEWUSER)
 		write_id_maps(p, pid);
 	join_cgroups(p, cgfds, pid);
+	set_oom_score_adj(p, pid);
 
 	struct parent_result res;
 	parent_handshake(p, pid, sv[0], -1, &res);

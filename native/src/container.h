@@ -5,11 +5,14 @@
 #include "plan.h"
 
 extern int g_cap_last_cap;
+/* The host's /proc, opened before any setns: /proc/<pid> of our children stays reachable. */
+extern int g_host_proc_fd;
 
 /* container.c: pieces shared with exec */
 int *open_cgroups(const struct plan *p);
 void join_cgroups(const struct plan *p, int *fds, pid_t pid);
 void join_namespaces(const struct plan *p);
+void set_oom_score_adj(const struct plan *p, pid_t pid);
 
 /* main modes */
 int container_main(struct plan *p);

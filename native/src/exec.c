@@ -38,6 +38,7 @@ int exec_main(struct plan *p)
 	}
 	close(sv[1]);
 	join_cgroups(p, cgfds, pid);
+	set_oom_score_adj(p, pid);
 
 	struct parent_result res;
 	parent_handshake(p, pid, sv[0], -1, &res);

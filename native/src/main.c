@@ -24,6 +24,8 @@
 
 extern char **environ;
 
+int g_host_proc_fd = -1;
+
 /*
  * CVE-2019-5736: a container must never reach the host's helper binary
  * through /proc/<pid>/exe and overwrite it. We run from a sealed, anonymous
@@ -73,6 +75,9 @@ int main(int argc, char **argv)
 	ensure_sealed_copy(argv); /* before fd 3 turns close-on-exec: the copy needs it */
 	fcntl(g_ctl_fd, F_SETFD, FD_CLOEXEC);
 	read_cap_last_cap();
+	g_host_proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (g_host_proc_fd < 0)
+		fatal("proc", errno, "open /proc: %s", strerror(errno));
 
 	uint32_t len;
 	if (read_full(g_ctl_fd, &len, sizeof len) < 0)

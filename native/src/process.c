@@ -225,12 +225,6 @@ void process_exec(int sync, const struct plan *p, int fifo_fd, int is_init)
 		child_fail(sync, "setsid", errno, 1, "setsid: %s", strerror(errno));
 	if (p->terminal)
 		terminal_setup_child(sync, p);
-	if (p->has_oom_score_adj) {
-		char buf[16];
-		int n = snprintf(buf, sizeof buf, "%d", p->oom_score_adj);
-		if (write_file("/proc/self/oom_score_adj", buf, (size_t)n) < 0)
-			child_fail(sync, "oom_score_adj", errno, 1, "set oom_score_adj: %s", strerror(errno));
-	}
 	set_rlimits(sync, p);
 	umask(p->has_umask ? p->umask : 022);
 

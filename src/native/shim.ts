@@ -123,7 +123,7 @@ export class ShimProcess {
         },
       );
     } else if (kind === "error") {
-      this.error = new SyscallError(a ?? "unknown", Number(b) || 0, rest.join(" "));
+      this.error ??= new SyscallError(a ?? "unknown", Number(b) || 0, rest.join(" "));
     }
   }
 }

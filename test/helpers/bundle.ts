@@ -4,7 +4,7 @@
  * Docker builds one for an unprivileged container.
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { DOCKER_DEFAULT_CAPABILITIES } from "../../src/runtime/capabilities.ts";
@@ -61,6 +61,12 @@ export function dockerLikeSpec(args: string[], id = "test"): Spec {
   };
 }
 
+let counter = 0;
+/** A container id no other test of this run uses. */
+export function uniqueId(prefix = "t"): string {
+  return `${prefix}${process.pid}-${++counter}`;
+}
+
 export class TestBundle {
   readonly dir: string;
   readonly rootfs: string;
@@ -68,6 +74,8 @@ export class TestBundle {
 
   constructor() {
     this.dir = mkdtempSync(path.join(os.tmpdir(), "hako-bundle-"));
+    // Root of a user namespace is an unprivileged host user: it must be able to reach the rootfs.
+    chmodSync(this.dir, 0o755);
     this.rootfs = path.join(this.dir, "rootfs");
     this.stateRoot = path.join(this.dir, "state");
     execFileSync("bash", [path.join(PROJECT, "scripts/busybox-rootfs.sh"), this.rootfs]);
@@ -88,16 +96,81 @@ export class TestBundle {
     });
   }
 
+  /**
+   * Runs hako-runtime with its output in files: for create and run --detach,
+   * whose container keeps our stdout/stderr (as with runc), so pipes would
+   * never see EOF.
+   */
+  runtimeDetached(args: string[]): { status: number | null; stdout: string; stderr: string } {
+    const out = path.join(this.dir, `out-${process.pid}`);
+    const err = path.join(this.dir, `err-${process.pid}`);
+    const fds = [openSync(out, "w"), openSync(err, "w")];
+    try {
+      const r = spawnSync(RUNTIME_BIN, ["--root", this.stateRoot, ...args], {
+        cwd: this.dir,
+        stdio: ["ignore", fds[0]!, fds[1]!],
+        timeout: 30_000,
+      });
+      return { status: r.status, stdout: readFileSync(out, "utf8"), stderr: readFileSync(err, "utf8") };
+    } finally {
+      fds.forEach((fd) => closeSync(fd));
+    }
+  }
+
   /** `hako-runtime run` of a Docker-like config running `args`. */
-  run(args: string[], edit?: (spec: Spec) => void, id = `t${process.pid}${Math.floor(Math.random() * 1e6)}`): SpawnSyncReturns<string> {
+  run(
+    args: string[],
+    edit?: (spec: Spec) => void,
+    options: { id?: string; input?: string; timeout?: number } = {},
+  ): SpawnSyncReturns<string> {
+    const id = options.id ?? uniqueId();
     const spec = dockerLikeSpec(args, id);
     edit?.(spec);
     this.writeConfig(spec);
-    return this.runtime(["run", "--bundle", this.dir, id]);
+    return this.runtime(["run", "--bundle", this.dir, id], options);
   }
 
   cleanup(): void {
     // Containers of this bundle are gone by now; only files remain.
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Removes the (empty) /hako-test parent cgroups the tests' cgroupsPath creates. */
+export function removeTestCgroupParents(): void {
+  for (const dir of readdirSafe("/sys/fs/cgroup")) {
+    const parent = path.join("/sys/fs/cgroup", dir, "hako-test");
+    // A child removed a moment ago can keep its parent busy while the kernel lets it go.
+    for (let attempt = 0; attempt < 50; attempt++) {
+      try {
+        rmdirSync(parent);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EBUSY") break;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      }
+    }
+  }
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Mount points in the host's mount table that mention `text`. */
+export function hostMountsMentioning(text: string): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(text));
+}
+
+/** Polls `check` until it holds; fails after `timeoutMs`. */
+export async function waitFor(check: () => boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
