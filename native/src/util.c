@@ -87,8 +87,37 @@ int open_in_root(int rootfd, const char *path, int flags, mode_t mode)
 	return fd;
 }
 
+static int mkdir_in_root_depth(int rootfd, const char *path, mode_t mode, int as_file, int depth);
+
+/*
+ * A dangling symlink on the way (an image's /var/run -> /run before /run
+ * exists): create its target, resolved inside the root like everything else.
+ */
+static int mkdir_symlink_target(int rootfd, int parent, const char *name, const char *prefix, size_t parent_len, mode_t mode, int depth)
+{
+	char target[4096];
+	ssize_t n = readlinkat(parent, name, target, sizeof target - 1);
+	if (n < 0) return -1;
+	target[n] = '\0';
+	if (target[0] == '/')
+		return mkdir_in_root_depth(rootfd, target, mode, 0, depth + 1);
+	char *joined = xmalloc(parent_len + (size_t)n + 2);
+	memcpy(joined, prefix, parent_len);
+	joined[parent_len] = '/';
+	memcpy(joined + parent_len + 1, target, (size_t)n + 1);
+	int r = mkdir_in_root_depth(rootfd, joined, mode, 0, depth + 1);
+	free(joined);
+	return r;
+}
+
 int mkdir_in_root(int rootfd, const char *path, mode_t mode, int as_file)
 {
+	return mkdir_in_root_depth(rootfd, path, mode, as_file, 0);
+}
+
+static int mkdir_in_root_depth(int rootfd, const char *path, mode_t mode, int as_file, int depth)
+{
+	if (depth > 40) { errno = ELOOP; return -1; }
 	/*
 	 * Every prefix is resolved again from the root, so a symlink met on the
 	 * way (absolute or relative) is followed as the container would see it.
@@ -131,6 +160,13 @@ int mkdir_in_root(int rootfd, const char *path, mode_t mode, int as_file)
 			r = mkdirat(parent, name, mode);
 		}
 		int e = errno;
+		if (r < 0 && e == EEXIST && !(last && as_file)) {
+			struct stat st;
+			if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+				r = mkdir_symlink_target(rootfd, parent, name, prefix, parent_len, mode, depth);
+				e = r < 0 ? errno : 0;
+			}
+		}
 		free(name);
 		close(parent);
 		if (r < 0 && e != EEXIST) { errno = e; ret = -1; break; }

@@ -4,7 +4,8 @@
  * exit statuses, tty.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { spawn } from "node:child_process";
 import {
@@ -119,6 +120,58 @@ describe("runtime: isolation", { skip }, () => {
     assert.match(lines[0]!, /^\/dev\/pts\/\d+$/);
     assert.equal(lines[1], "33 101");
     assert.equal(lines[2], "stdin-is-tty");
+  });
+
+  test("bind mounts: read-only, nosuid/noexec, files as well as directories", () => {
+    const data = path.join(b.dir, "data");
+    mkdirSync(data, { recursive: true });
+    writeFileSync(path.join(data, "hello.txt"), "from the host\n");
+    writeFileSync(path.join(b.dir, "single.conf"), "one file\n");
+    const r = b.run(
+      ["sh", "-c", "cat /data/hello.txt /etc/single.conf; touch /data/x 2>&1; echo ro=$?; touch /rw/y && echo rw=ok; grep -E ' /data | /rw ' /proc/mounts"],
+      (s) => {
+        s.mounts!.push(
+          { destination: "/data", type: "bind", source: data, options: ["rbind", "ro", "nosuid", "nodev", "noexec"] },
+          { destination: "/rw", type: "bind", source: data, options: ["bind"] },
+          { destination: "/etc/single.conf", type: "bind", source: path.join(b.dir, "single.conf"), options: ["bind", "ro"] },
+        );
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^from the host\none file\n/);
+    assert.match(r.stdout, /Read-only file system/);
+    assert.match(r.stdout, /ro=1/);
+    assert.match(r.stdout, /rw=ok/);
+    assert.match(r.stdout, / \/data \S+ ro,nosuid,nodev,noexec/);
+    assert.ok(existsSync(path.join(data, "y")), "a write through a rw bind reaches the host directory");
+  });
+
+  test("a symlink in the rootfs cannot lead a mount onto the host", () => {
+    // /escape -> /tmp/<outside>: the mount must land inside the rootfs's /tmp, not the host's.
+    const outside = `hako-escape-${process.pid}`;
+    symlinkSync(`/tmp/${outside}`, path.join(b.rootfs, "escape"));
+    try {
+      const r = b.run(["sh", "-c", "grep -c escape /proc/mounts; ls -d /tmp/*"], (s) => {
+        s.mounts!.push({ destination: "/escape/sub", type: "tmpfs", source: "tmpfs", options: ["size=1m"] });
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(existsSync(`/tmp/${outside}`), false, "nothing was created on the host");
+      assert.ok(existsSync(path.join(b.rootfs, "tmp", outside, "sub")), "the mount point was made inside the rootfs");
+    } finally {
+      rmSync(path.join(b.rootfs, "escape"), { force: true });
+      rmSync(path.join(b.rootfs, "tmp", outside), { recursive: true, force: true });
+    }
+  });
+
+  test("without a mount namespace the root is changed with chroot", () => {
+    const r = b.run(["sh", "-c", "ls /bin/busybox && echo $$"], (s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "mount");
+      s.mounts = [];
+      s.linux!.maskedPaths = [];
+      s.linux!.readonlyPaths = [];
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n"), ["/bin/busybox", "1"]);
   });
 
   test("stdin reaches the process through pipes", () => {
