@@ -29,6 +29,7 @@ void apply_sysctls(int sync, const struct plan *p);
 _Noreturn void process_exec(int sync, const struct plan *p, int fifo_fd, int is_init);
 
 /* seccomp.c */
+void seccomp_prepare(struct plan *p); /* parent, before clone: compile or read the cache */
 void seccomp_load_plan(int sync, const struct plan *p);
 
 /* terminal.c */

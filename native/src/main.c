@@ -93,6 +93,8 @@ int main(int argc, char **argv)
 		fatal("plan", EINVAL, "decode the plan: %s", why);
 	free(buf);
 
+	seccomp_prepare(&plan);
+
 	switch (plan.mode) {
 	case MODE_CREATE:
 	case MODE_RUN:

@@ -58,6 +58,7 @@ enum plan_tag {
 	T_WAIT_START = 37,   /* (empty): run mode, wait for "start" from TS after "pid" */
 	T_NS_PID_DIR = 38,   /* reserved */
 	T_SEAL_DISABLE = 39, /* reserved */
+	T_SECCOMP_CACHE = 40,/* str: file holding the compiled filter (read, or written after compiling) */
 	T_MAX
 };
 
@@ -137,6 +138,9 @@ struct plan {
 	char *console_socket;
 	int has_seccomp; uint32_t seccomp_default, seccomp_flags; struct strvec seccomp_arches;
 	struct seccomp_rule *seccomp_rules; size_t nseccomp_rules;
+	char *seccomp_cache;
+	/* The compiled filter (classic BPF), ready before clone: see seccomp_prepare. */
+	void *seccomp_prog; size_t seccomp_prog_len;
 	int pause_hooks;
 	struct hook *start_hooks; size_t nstart_hooks;
 	char *hook_state;

@@ -45,6 +45,7 @@ export enum Tag {
   PreserveFds = 35,
   TargetPid = 36,
   WaitStart = 37,
+  SeccompCache = 40,
 }
 
 export enum PlanMode {
@@ -102,6 +103,8 @@ export interface PlanSeccompRule {
 }
 
 export interface PlanSeccomp {
+  /** A file for the compiled filter: read when present, written after compiling. */
+  cacheFile?: string;
   defaultAction: number;
   flags: number;
   architectures: string[];
@@ -264,6 +267,7 @@ export function encodePlan(plan: Plan): Buffer {
         for (const a of r.args) w.u32(a.index).u32(a.op).u64(a.value).u64(a.value2);
       });
     }
+    if (s.cacheFile) add(Tag.SeccompCache, (w) => w.str(s.cacheFile!));
   }
   if (plan.pauseForHooks) add(Tag.PauseForHooks);
   for (const h of plan.startHooks ?? []) {

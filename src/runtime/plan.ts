@@ -11,7 +11,7 @@ import type { Hook, LinuxDevice, LinuxNamespaceType, LinuxSeccomp, Mount, Proces
 import { capabilitySets } from "./capabilities.ts";
 import { DEFAULT_DEV_SYMLINKS, DEFAULT_DEVICES, deviceTypeBits } from "./devices.ts";
 import { MS, parseMountOptions, parsePropagation } from "./mount-options.ts";
-import { resolveSeccomp } from "./seccomp.ts";
+import { resolveSeccomp, withSeccompCache } from "./seccomp.ts";
 
 export const CLONE_FLAGS: Record<LinuxNamespaceType, number> = {
   mount: 0x00020000,
@@ -71,6 +71,8 @@ export interface ContainerPlanContext {
   pauseForHooks?: boolean;
   waitStart?: boolean;
   preserveFds?: number;
+  /** Where compiled seccomp filters are kept between runs. */
+  seccompCacheDir?: string;
 }
 
 export function planContainer(spec: Spec, ctx: ContainerPlanContext): Plan {
@@ -144,7 +146,10 @@ export function planContainer(spec: Spec, ctx: ContainerPlanContext): Plan {
   if (ctx.cgroup) plan.cgroupProcs = ctx.cgroup.procsFiles();
 
   Object.assign(plan, planProcess(proc));
-  if (linux.seccomp) plan.seccomp = resolveSeccomp(linux.seccomp);
+  if (linux.seccomp) {
+    const seccomp = resolveSeccomp(linux.seccomp);
+    plan.seccomp = ctx.seccompCacheDir ? withSeccompCache(seccomp, ctx.seccompCacheDir) : seccomp;
+  }
   if (ctx.execFifo) plan.execFifo = ctx.execFifo;
   if (ctx.consoleSocket) plan.consoleSocket = ctx.consoleSocket;
   if (ctx.pauseForHooks) plan.pauseForHooks = true;
@@ -166,6 +171,7 @@ export interface ExecPlanContext {
   consoleSocket?: string;
   preserveFds?: number;
   seccomp?: LinuxSeccomp;
+  seccompCacheDir?: string;
 }
 
 /** A process run inside a running container (exec). */
@@ -196,7 +202,10 @@ export function planExec(proc: Process, ctx: ExecPlanContext): Plan {
     ...planProcess(proc),
   };
   if (ctx.cgroup) plan.cgroupProcs = ctx.cgroup.procsFiles();
-  if (ctx.seccomp) plan.seccomp = resolveSeccomp(ctx.seccomp);
+  if (ctx.seccomp) {
+    const seccomp = resolveSeccomp(ctx.seccomp);
+    plan.seccomp = ctx.seccompCacheDir ? withSeccompCache(seccomp, ctx.seccompCacheDir) : seccomp;
+  }
   if (ctx.consoleSocket) plan.consoleSocket = ctx.consoleSocket;
   if (ctx.preserveFds) plan.preserveFds = ctx.preserveFds;
   return plan;

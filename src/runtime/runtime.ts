@@ -173,6 +173,7 @@ export class Runtime {
       consoleSocket: options.consoleSocket,
       preserveFds: options.preserveFds,
       seccomp: record.spec.linux?.seccomp,
+      seccompCacheDir: this.seccompCacheDir(),
     });
     const shim = startShim(plan, { stdio: options.stdio });
     const stopForwarding = options.detach ? () => {} : forwardSignals(shim.child.pid);
@@ -257,6 +258,7 @@ export class Runtime {
         waitStart: mode === PlanMode.Run && Boolean(hooks.prestart?.length),
         hookState: JSON.stringify({ ociVersion: OCI_VERSION, id, status: "created", bundle, annotations: spec.annotations }),
         preserveFds: options.preserveFds,
+        seccompCacheDir: this.seccompCacheDir(),
       });
       const shim = startShim(plan, {
         stdio: options.stdio,
@@ -301,6 +303,10 @@ export class Runtime {
       this.store.remove(id);
       throw err;
     }
+  }
+
+  private seccompCacheDir(): string {
+    return path.join(this.store.root, ".seccomp");
   }
 
   private cgroupOf(record: ContainerRecord): Cgroup {

@@ -3,7 +3,11 @@
  * turns into a filter with libseccomp. Action and operator values are
  * libseccomp's (seccomp.h), so the C side passes them through untouched.
  */
+import { createHash } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
 import { InvalidArgumentError, NotImplementedError } from "../common/errors.ts";
+import { VERSION } from "../common/version.ts";
 import type { PlanSeccomp, PlanSeccompRule } from "../native/plan.ts";
 import type { LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompOperator } from "../spec/oci-runtime.ts";
 
@@ -100,4 +104,18 @@ export function resolveSeccomp(seccomp: LinuxSeccomp): PlanSeccomp {
     architectures: (seccomp.architectures ?? []).map(seccompArch),
     rules,
   };
+}
+
+/**
+ * Names the compiled form of a filter in `dir`: the helper reads it back
+ * instead of compiling again (~10 ms for Docker's default profile). The key
+ * covers every rule and the helper's version, so a change never hits a stale file.
+ */
+export function withSeccompCache(seccomp: PlanSeccomp, dir: string): PlanSeccomp {
+  const key = createHash("sha256")
+    .update(VERSION)
+    .update(JSON.stringify(seccomp, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)))
+    .digest("hex");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return { ...seccomp, cacheFile: path.join(dir, `${key}.bpf`) };
 }
