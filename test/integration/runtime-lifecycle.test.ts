@@ -110,6 +110,17 @@ describe("runtime: lifecycle", { skip }, () => {
     assert.ok(first.pid > 0);
   });
 
+  test("startContainer hooks run inside the container, after start, before the program", () => {
+    const id = uniqueId("starthook");
+    const r = b.run(["cat", "/tmp/hook-ran"], (s) => {
+      s.hooks = {
+        startContainer: [{ path: "/bin/sh", args: ["sh", "-c", "read state; echo \"in $(hostname) $state\" > /tmp/hook-ran"] }],
+      };
+    }, { id });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^in ${id} \\{.*"id":"${id}"`));
+  });
+
   test("a failing createRuntime hook fails create and leaves nothing", () => {
     const id = uniqueId("badhook");
     const r = b.run(["true"], (s) => (s.hooks = { createRuntime: [{ path: "/bin/false" }] }), { id });
