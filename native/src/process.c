@@ -1,9 +1,9 @@
 /*
  * The last steps of every container process, init or exec'd, in this order:
- * session and terminal, oom score, rlimits, umask, executable lookup, cwd,
- * wait for start, startContainer hooks, [seccomp if no_new_privs is off],
- * bounding set, groups and ids, capabilities, no_new_privs, [seccomp],
- * fds closed on exec, execve.
+ * session and terminal, rlimits, umask, cwd, executable lookup, wait for
+ * start, startContainer hooks, fds closed on exec and signals reset,
+ * [seccomp if no_new_privs is off], bounding set, groups and ids,
+ * capabilities, no_new_privs, [seccomp], execve.
  *
  * Seccomp goes before the capability drop when no_new_privs is off because
  * loading a filter then needs CAP_SYS_ADMIN (runc does the same).
@@ -246,6 +246,19 @@ void process_exec(int sync, const struct plan *p, int fifo_fd, int is_init)
 	if (is_init)
 		run_start_hooks(sync, p);
 
+	/*
+	 * Before any filter exists (a profile need not allow these):
+	 * nothing of ours may survive into the container (CVE-2024-21626), and
+	 * dispositions and the mask survive execve, so hand over a clean slate.
+	 */
+	if (syscall(SYS_close_range, 3 + p->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		child_fail(sync, "exec", errno, 1, "close_range: %s", strerror(errno));
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+
 	if (p->has_seccomp && !p->no_new_privs)
 		seccomp_load_plan(sync, p);
 	apply_user_and_caps(sync, p);
@@ -253,17 +266,6 @@ void process_exec(int sync, const struct plan *p, int fifo_fd, int is_init)
 		child_fail(sync, "no_new_privs", errno, 1, "prctl(PR_SET_NO_NEW_PRIVS): %s", strerror(errno));
 	if (p->has_seccomp && p->no_new_privs)
 		seccomp_load_plan(sync, p);
-
-	/* Nothing of ours may survive into the container (CVE-2024-21626). */
-	if (syscall(SYS_close_range, 3 + p->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		child_fail(sync, "exec", errno, 1, "close_range: %s", strerror(errno));
-
-	/* Dispositions and the mask survive execve: hand over a clean slate. */
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
 
 	char *const empty_env[] = { NULL };
 	execve(exe, p->args.v, p->env.n ? p->env.v : empty_env);
