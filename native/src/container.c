@@ -126,7 +126,8 @@ static _Noreturn void init_child(struct plan *p, int sync, int fifo_fd)
 	/* Only now, inside its cgroup, so the namespace's root is the container's own cgroup. */
 	if ((p->clone_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
 		child_fail(sync, "cgroup namespace", errno, 1, "unshare the cgroup namespace: %s", strerror(errno));
-	if (p->clone_flags & CLONE_NEWUTS) {
+	/* TS allows these only with a uts namespace, new or joined (runc sets them in a joined one too). */
+	if (p->hostname || p->domainname) {
 		if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) < 0)
 			child_fail(sync, "hostname", errno, 1, "sethostname %s: %s", p->hostname, strerror(errno));
 		if (p->domainname && setdomainname(p->domainname, strlen(p->domainname)) < 0)
@@ -153,6 +154,20 @@ static _Noreturn void init_child(struct plan *p, int sync, int fifo_fd)
 	process_exec(sync, p, fifo_fd, 1);
 }
 
+/* The host id that container id 0 maps to in a "cid hid size" map, or -1. */
+static long host_root_id(const char *map)
+{
+	const char *q = map;
+	while (q && *q) {
+		unsigned long cid, hid, size;
+		if (sscanf(q, "%lu %lu %lu", &cid, &hid, &size) == 3 && cid == 0 && size > 0)
+			return (long)hid;
+		q = strchr(q, '\n');
+		if (q) q++;
+	}
+	return -1;
+}
+
 int container_main(struct plan *p)
 {
 	if (!p->rootfs || !p->rootfs[0])
@@ -163,6 +178,13 @@ int container_main(struct plan *p)
 		/* Node cannot mkfifo; the fifo is ours to make. */
 		if (mkfifo(p->exec_fifo, 0600) < 0 && errno != EEXIST)
 			fatal("start", errno, "mkfifo %s: %s", p->exec_fifo, strerror(errno));
+		/* The init writes it as the container's root: in a user namespace that is another host id (runc chowns too). */
+		if (p->clone_flags & CLONE_NEWUSER) {
+			long uid = p->uid_map ? host_root_id(p->uid_map) : -1;
+			long gid = p->gid_map ? host_root_id(p->gid_map) : -1;
+			if ((uid >= 0 || gid >= 0) && chown(p->exec_fifo, (uid_t)uid, (gid_t)gid) < 0)
+				fatal("start", errno, "chown exec fifo %s: %s", p->exec_fifo, strerror(errno));
+		}
 		fifo_fd = open(p->exec_fifo, O_PATH | O_CLOEXEC);
 		if (fifo_fd < 0)
 			fatal("start", errno, "open exec fifo %s: %s", p->exec_fifo, strerror(errno));

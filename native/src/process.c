@@ -112,14 +112,15 @@ static void wait_for_start(int sync, int fifo_fd)
 	if (fifo_fd >= 0) {
 		/* Opening blocks until `start` opens the other end (runc's exec.fifo). */
 		char path[64];
-		snprintf(path, sizeof path, "/proc/self/fd/%d", fifo_fd);
+		/* Through the host's /proc, opened before clone: without a mount namespace the rootfs has no /proc. */
+		snprintf(path, sizeof path, "self/fd/%d", fifo_fd);
 		msg_send(sync, MSG_READY, 0, NULL, NULL, -1);
-		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		int fd = openat(g_host_proc_fd, path, O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
 			child_fail(-1, "start", errno, 1, "open exec fifo: %s", strerror(errno));
 		if (write_all(fd, "0", 1) < 0)
 			child_fail(-1, "start", errno, 1, "write exec fifo: %s", strerror(errno));
-		close(fd);
+		/* fd stays open, close-on-exec: `start` reads EOF once execve happened (or we died). */
 		close(fifo_fd);
 		/* The parent is gone after create: failures from here go to stderr. */
 		close(sync);

@@ -184,6 +184,8 @@ static int parent_mount_point(const char *path, char *out, size_t size)
 int rootfs_prepare(int sync, const struct plan *p)
 {
 	unsigned long prop = p->rootfs_prop == (uint64_t)-1 ? (MS_REC | MS_PRIVATE) : (unsigned long)p->rootfs_prop;
+	/* An unbindable / could not be bound below: it is applied to the new root in rootfs_finalize. */
+	if (prop & MS_UNBINDABLE) prop = MS_REC | MS_PRIVATE;
 	/* Before anything else: unless the config asks otherwise, no mount made from here reaches the host. */
 	if (mount(NULL, "/", NULL, prop, NULL) < 0)
 		child_fail(sync, "rootfs", errno, 1, "set propagation of /: %s", strerror(errno));
@@ -271,4 +273,7 @@ void rootfs_finalize(int sync, const struct plan *p)
 	}
 	if (p->rootfs_ro && remount_bind("/", MS_RDONLY) < 0)
 		child_fail(sync, "rootfs", errno, 1, "remount / read-only: %s", strerror(errno));
+	/* Last, as unbindable forbids the binds above: the configured propagation of the container's own root. */
+	if (p->rootfs_prop != (uint64_t)-1 && mount(NULL, "/", NULL, (unsigned long)p->rootfs_prop, NULL) < 0)
+		child_fail(sync, "rootfs", errno, 1, "set propagation of the new root: %s", strerror(errno));
 }

@@ -8,7 +8,7 @@ import { InvalidArgumentError } from "../common/errors.ts";
 import type { Cgroup } from "../cgroups/cgroup.ts";
 import { MountOpt, PlanMode, type Plan, type PlanDevice, type PlanHook, type PlanMount } from "../native/plan.ts";
 import type { Hook, LinuxDevice, LinuxNamespaceType, LinuxSeccomp, Mount, Process, Spec } from "../spec/oci-runtime.ts";
-import { capabilitySets } from "./capabilities.ts";
+import { capabilityMask, capabilityNames, capabilitySets, hostCapabilities } from "./capabilities.ts";
 import { DEFAULT_DEV_SYMLINKS, DEFAULT_DEVICES, deviceTypeBits } from "./devices.ts";
 import { MS, parseMountOptions, parsePropagation } from "./mount-options.ts";
 import { resolveSeccomp, withSeccompCache } from "./seccomp.ts";
@@ -101,8 +101,8 @@ export function planContainer(spec: Spec, ctx: ContainerPlanContext): Plan {
   if ((linux.uidMappings?.length || linux.gidMappings?.length) && !has("user")) {
     throw new InvalidArgumentError("config.json: uid/gid mappings need a user namespace");
   }
-  if ((spec.hostname || spec.domainname) && !(cloneFlags & CLONE_FLAGS.uts)) {
-    throw new InvalidArgumentError("config.json: setting a hostname or domainname needs a new uts namespace");
+  if ((spec.hostname || spec.domainname) && !has("uts")) {
+    throw new InvalidArgumentError("config.json: setting a hostname or domainname needs a uts namespace");
   }
 
   const root = spec.root?.path;
@@ -230,7 +230,15 @@ function planProcess(proc: Process): Partial<Plan> {
     },
   };
   if (proc.user?.umask !== undefined) out.umask = proc.user.umask;
-  if (proc.capabilities) out.capabilities = capabilitySets(proc.capabilities);
+  if (proc.capabilities) {
+    const sets = capabilitySets(proc.capabilities);
+    // A capability this host cannot grant would only fail at capset, after start: say so now.
+    const missing = capabilityNames((sets.effective | sets.permitted | sets.inheritable | sets.ambient) & ~hostBoundingMask());
+    if (missing.length) {
+      throw new InvalidArgumentError(`process.capabilities: ${missing.join(", ")} not available on this host (not in its bounding set)`);
+    }
+    out.capabilities = sets;
+  }
   if (proc.noNewPrivileges) out.noNewPrivileges = true;
   if (proc.oomScoreAdj !== undefined) out.oomScoreAdj = proc.oomScoreAdj;
   if (proc.terminal) out.terminal = { rows: proc.consoleSize?.height ?? 0, cols: proc.consoleSize?.width ?? 0 };
@@ -382,4 +390,10 @@ function planCgroupMount(
     });
   }
   return { mounts, readonly: ro ? [target] : [] };
+}
+
+let hostBounding: bigint | undefined;
+function hostBoundingMask(): bigint {
+  hostBounding ??= capabilityMask(hostCapabilities());
+  return hostBounding;
 }

@@ -100,11 +100,16 @@ export class Runtime {
     try {
       await runHooks(record.spec.hooks?.prestart, this.store.state(record), "prestart");
     } catch (err) {
+      // runtime-spec lifecycle step 4: stop the container and continue at step 9 (destroy, then poststop hooks).
       this.signalAll(record, osConstants.signals.SIGKILL);
+      await this.waitGone(record, 10_000);
+      await this.tearDown(record);
       throw err;
     }
     this.releaseFifo(record);
-    await runHooksBestEffort(record.spec.hooks?.poststart, this.store.state(record), "poststart", this.warn);
+    // The state of the start that just happened, even if a short process already exited.
+    const running: State = { ...this.store.state(record), status: "running", pid: record.pid };
+    await runHooksBestEffort(record.spec.hooks?.poststart, running, "poststart", this.warn);
   }
 
   state(id: string): State {
@@ -277,7 +282,7 @@ export class Runtime {
         throw err;
       }
       record.pid = pid;
-      record.pidStartTime = processStartTime(pid);
+      record.pidStartTime = processStartTime(pid, { zombies: true });
       record.phase = "created";
       this.store.save(record);
       if (options.pidFile) writePidFile(options.pidFile, pid);
@@ -332,6 +337,17 @@ export class Runtime {
           throw new FailedPreconditionError(`container "${record.id}" exited before it could be started`);
         }
         if (Date.now() > deadline) throw new FailedPreconditionError(`container "${record.id}" did not take the start signal`);
+        sleepMs(1);
+      }
+      // The init keeps its write end (close-on-exec) until execve: EOF means the process runs (or died).
+      for (;;) {
+        let n = -1;
+        try {
+          n = readSync(fd, buf, 0, 1, null);
+        } catch (err) {
+          if (!isErrno(err, "EAGAIN")) throw err;
+        }
+        if (n === 0 || !this.store.alive(record) || Date.now() > deadline) break;
         sleepMs(1);
       }
     } finally {

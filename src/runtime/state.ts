@@ -34,12 +34,12 @@ export function validateId(id: string): void {
 }
 
 /** Start time of a process in clock ticks, or 0 when it does not exist. */
-export function processStartTime(pid: number): number {
+export function processStartTime(pid: number, options: { zombies?: boolean } = {}): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command may contain spaces and parentheses: fields start after the last ")".
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (fields[0] === "Z" || fields[0] === "X") return 0; // exited, not yet reaped
+    if (!options.zombies && (fields[0] === "Z" || fields[0] === "X")) return 0; // exited, not yet reaped
     return Number(fields[19]);
   } catch {
     return 0;
@@ -110,7 +110,8 @@ export class StateStore {
   }
 
   alive(record: ContainerRecord): boolean {
-    return record.pid > 0 && processStartTime(record.pid) === record.pidStartTime;
+    // pidStartTime 0 (unknown) must not match the 0 of a process that is gone.
+    return record.pid > 0 && record.pidStartTime > 0 && processStartTime(record.pid) === record.pidStartTime;
   }
 
   state(record: ContainerRecord): State {

@@ -54,6 +54,9 @@ export function validateSpec(raw: unknown, file = "config.json"): Spec {
   const c = new Checker(file);
   const spec = c.object(raw, "the document", false)!;
   c.string(spec.ociVersion, "ociVersion", false);
+  if (!/^1\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/.test(spec.ociVersion as string)) {
+    c.fail("ociVersion", `"${String(spec.ociVersion)}" is not a runtime-spec 1.x version`);
+  }
   const root = c.object(spec.root, "root");
   if (root) {
     c.string(root.path, "root.path", false);

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { CAPABILITIES, hostCapabilities } from "../../src/runtime/capabilities.ts";
 import { TestBundle, dockerLikeSpec, isRoot, removeTestCgroupParents, uniqueId, waitFor } from "../helpers/bundle.ts";
 
 const skip = isRoot ? false : "needs root (real namespaces)";
@@ -164,6 +165,7 @@ describe("runtime: lifecycle", { skip }, () => {
         },
         /unknown capability "CAP_TEST"/,
       ],
+      ["ociVersion that is not 1.x", (d) => writeFileSync(path.join(d, "config.json"), JSON.stringify({ ...dockerLikeSpec(["true"]), ociVersion: "invalid" })), /ociVersion "invalid" is not a runtime-spec 1\.x version/],
       ["no process", (d) => writeFileSync(path.join(d, "config.json"), JSON.stringify({ ...dockerLikeSpec(["true"]), process: undefined })), /process is required/],
       ["wrong type", (d) => writeFileSync(path.join(d, "config.json"), JSON.stringify({ ...dockerLikeSpec(["true"]), mounts: "no" })), /mounts must be an array/],
     ];
@@ -179,6 +181,18 @@ describe("runtime: lifecycle", { skip }, () => {
       assert.match(r.stderr, message, what);
       assert.notEqual(b.runtime(["state", id]).status, 0, `${what}: no state left`);
     }
+    // A capability the host's bounding set lacks (this machine: CAP_SYS_RESOURCE) fails create, by name.
+    const lacking = CAPABILITIES.filter((c) => !hostCapabilities().includes(c));
+    if (lacking.length) {
+      const capId = uniqueId("nocap");
+      const s = dockerLikeSpec(["true"], capId);
+      s.process!.capabilities!.permitted!.push(lacking[0]!);
+      b.writeConfig(s);
+      const r = b.runtimeDetached(["create", "--bundle", b.dir, capId]);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, new RegExp(`${lacking[0]} not available on this host`));
+    }
+
     // An args[0] that does not exist fails create, before start.
     const id = uniqueId("noprog");
     b.writeConfig(dockerLikeSpec(["/no/such/program"], id));
