@@ -2,7 +2,7 @@
  * specconv: an OCI config turned into the flat plan the native helper
  * executes. Every decision (flags, masks, defaults, paths) is made here.
  */
-import { readlinkSync, statSync } from "node:fs";
+import { readFileSync, readlinkSync, statSync } from "node:fs";
 import path from "node:path";
 import { InvalidArgumentError } from "../common/errors.ts";
 import type { Cgroup } from "../cgroups/cgroup.ts";
@@ -239,6 +239,14 @@ function planProcess(proc: Process): Partial<Plan> {
     }
     out.capabilities = sets;
   }
+  if (proc.apparmorProfile) {
+    // Confinement asked for and not given would be silent: refuse instead (crun does too).
+    throw new InvalidArgumentError(
+      hostHasAppArmor()
+        ? `process.apparmorProfile "${proc.apparmorProfile}": AppArmor profiles are not supported by hako yet`
+        : `process.apparmorProfile "${proc.apparmorProfile}": AppArmor is not enabled on this host`,
+    );
+  }
   if (proc.noNewPrivileges) out.noNewPrivileges = true;
   if (proc.oomScoreAdj !== undefined) out.oomScoreAdj = proc.oomScoreAdj;
   if (proc.terminal) out.terminal = { rows: proc.consoleSize?.height ?? 0, cols: proc.consoleSize?.width ?? 0 };
@@ -396,4 +404,12 @@ let hostBounding: bigint | undefined;
 function hostBoundingMask(): bigint {
   hostBounding ??= capabilityMask(hostCapabilities());
   return hostBounding;
+}
+
+function hostHasAppArmor(): boolean {
+  try {
+    return readFileSync("/sys/module/apparmor/parameters/enabled", "utf8").trim() === "Y";
+  } catch {
+    return false;
+  }
 }

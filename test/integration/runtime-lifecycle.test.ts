@@ -166,6 +166,15 @@ describe("runtime: lifecycle", { skip }, () => {
         /unknown capability "CAP_TEST"/,
       ],
       ["ociVersion that is not 1.x", (d) => writeFileSync(path.join(d, "config.json"), JSON.stringify({ ...dockerLikeSpec(["true"]), ociVersion: "invalid" })), /ociVersion "invalid" is not a runtime-spec 1\.x version/],
+      [
+        "an AppArmor profile that cannot be applied",
+        (d) => {
+          const s = dockerLikeSpec(["true"]);
+          s.process!.apparmorProfile = "docker-default";
+          writeFileSync(path.join(d, "config.json"), JSON.stringify(s));
+        },
+        /apparmorProfile "docker-default": AppArmor/,
+      ],
       ["no process", (d) => writeFileSync(path.join(d, "config.json"), JSON.stringify({ ...dockerLikeSpec(["true"]), process: undefined })), /process is required/],
       ["wrong type", (d) => writeFileSync(path.join(d, "config.json"), JSON.stringify({ ...dockerLikeSpec(["true"]), mounts: "no" })), /mounts must be an array/],
     ];
