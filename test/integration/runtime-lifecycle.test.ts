@@ -4,6 +4,7 @@
  * input answered with a clear error and a non-zero exit.
  */
 import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -11,6 +12,7 @@ import { CAPABILITIES, hostCapabilities } from "../../src/runtime/capabilities.t
 import { TestBundle, dockerLikeSpec, isRoot, removeTestCgroupParents, uniqueId, waitFor } from "../helpers/bundle.ts";
 
 const skip = isRoot ? false : "needs root (real namespaces)";
+const hasPython = spawnSync("python3", ["-c", "import socket; socket.recv_fds"]).status === 0;
 
 function status(b: TestBundle, id: string): string {
   const r = b.runtime(["state", id]);
@@ -81,6 +83,46 @@ describe("runtime: lifecycle", { skip }, () => {
       const tty = b.runtime(["exec", "--tty", id, "tty"]);
       assert.match(tty.stdout, /\/dev\/pts\/\d+/);
     } finally {
+      b.runtime(["delete", "--force", id]);
+    }
+  });
+
+  test("create with --console-socket hands the pty master over SCM_RIGHTS", { skip: hasPython ? false : "needs python3 to receive the fd" }, async () => {
+    const id = uniqueId("console");
+    const sock = path.join(b.dir, `${id}.sock`);
+    // A receiver in python: Node's net module cannot receive file descriptors.
+    const receiver = spawn("python3", [
+      "-c",
+      [
+        "import socket, sys, os, time",
+        "s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)",
+        "print('ready', flush=True)",
+        "c, _ = s.accept(); msg, fds, _, _ = socket.recv_fds(c, 1024, 1)",
+        "out = b''",
+        "end = time.time() + 10",
+        "while b'done' not in out and time.time() < end:",
+        "    try: out += os.read(fds[0], 4096)",
+        "    except OSError: break",
+        "print(out.decode(errors='replace'), flush=True)",
+      ].join("\n"),
+      sock,
+    ]);
+    let received = "";
+    receiver.stdout.setEncoding("utf8").on("data", (d: string) => (received += d));
+    await waitFor(() => received.includes("ready"), 5000, "the receiver");
+    const spec = dockerLikeSpec(["sh", "-c", "tty; stty size; echo done"], id);
+    spec.process!.terminal = true;
+    spec.process!.consoleSize = { height: 40, width: 120 };
+    b.writeConfig(spec);
+    try {
+      const c = b.runtimeDetached(["create", "--bundle", b.dir, "--console-socket", sock, id]);
+      assert.equal(c.status, 0, c.stderr);
+      assert.equal(b.runtimeDetached(["start", id]).status, 0);
+      await new Promise((r) => receiver.on("close", r));
+      assert.match(received, /\/dev\/pts\/\d+/);
+      assert.match(received, /40 120/);
+    } finally {
+      receiver.kill();
       b.runtime(["delete", "--force", id]);
     }
   });
