@@ -91,21 +91,15 @@ void join_namespaces(const struct plan *p)
 
 static void write_id_maps(const struct plan *p, pid_t pid)
 {
-	char path[64];
-	if (p->uid_map) {
-		snprintf(path, sizeof path, "%d/uid_map", pid);
-		if (write_file_at(g_host_proc_fd, path, p->uid_map, strlen(p->uid_map)) < 0) {
+	const struct { const char *file, *map; } maps[] = { { "uid_map", p->uid_map }, { "gid_map", p->gid_map } };
+	for (size_t i = 0; i < 2; i++) {
+		if (!maps[i].map) continue;
+		char path[64];
+		snprintf(path, sizeof path, "%d/%s", pid, maps[i].file);
+		if (write_file_at(g_host_proc_fd, path, maps[i].map, strlen(maps[i].map)) < 0) {
 			int e = errno;
 			kill(pid, SIGKILL);
-			fatal("user namespace", e, "write uid_map \"%s\": %s", p->uid_map, strerror(e));
-		}
-	}
-	if (p->gid_map) {
-		snprintf(path, sizeof path, "%d/gid_map", pid);
-		if (write_file_at(g_host_proc_fd, path, p->gid_map, strlen(p->gid_map)) < 0) {
-			int e = errno;
-			kill(pid, SIGKILL);
-			fatal("user namespace", e, "write gid_map \"%s\": %s", p->gid_map, strerror(e));
+			fatal("user namespace", e, "write %s \"%s\": %s", maps[i].file, maps[i].map, strerror(e));
 		}
 	}
 }

@@ -11,15 +11,9 @@
 
 int g_ctl_fd = 3;
 
-int msg_send(int fd, uint32_t type, int err, const char *stage, const char *text, int passfd)
+int send_with_fd(int sock, const void *data, size_t len, int passfd)
 {
-	struct msg m;
-	memset(&m, 0, sizeof m);
-	m.type = type;
-	m.err = err;
-	if (stage) snprintf(m.stage, sizeof m.stage, "%s", stage);
-	if (text) snprintf(m.text, sizeof m.text, "%s", text);
-	struct iovec iov = { &m, sizeof m };
+	struct iovec iov = { (void *)data, len };
 	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	if (passfd >= 0) {
@@ -33,8 +27,19 @@ int msg_send(int fd, uint32_t type, int err, const char *stage, const char *text
 		memcpy(CMSG_DATA(c), &passfd, sizeof(int));
 	}
 	ssize_t n;
-	do n = sendmsg(fd, &mh, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+	do n = sendmsg(sock, &mh, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
 	return n < 0 ? -1 : 0;
+}
+
+int msg_send(int fd, uint32_t type, int err, const char *stage, const char *text, int passfd)
+{
+	struct msg m;
+	memset(&m, 0, sizeof m);
+	m.type = type;
+	m.err = err;
+	if (stage) snprintf(m.stage, sizeof m.stage, "%s", stage);
+	if (text) snprintf(m.text, sizeof m.text, "%s", text);
+	return send_with_fd(fd, &m, sizeof m, passfd);
 }
 
 int msg_recv(int fd, struct msg *m, int *passfd)

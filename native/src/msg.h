@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 #include <stdarg.h>
+#include <stddef.h>
 
 enum msg_type {
 	MSG_GO = 1,     /* parent -> child: go on */
@@ -30,6 +31,8 @@ struct msg {
 	char text[1024];
 };
 
+/* One sendmsg of data, with passfd as SCM_RIGHTS unless it is -1. */
+int send_with_fd(int sock, const void *data, size_t len, int passfd);
 int msg_send(int fd, uint32_t type, int err, const char *stage, const char *text, int passfd);
 /* Returns 1 on a message, 0 on EOF, -1 on error. *passfd is -1 unless a fd came. */
 int msg_recv(int fd, struct msg *m, int *passfd);

@@ -55,18 +55,8 @@ int send_fd_to_socket(const char *socket_path, int fd)
 	strcpy(addr.sun_path, socket_path);
 	if (connect(s, (struct sockaddr *)&addr, sizeof addr) < 0) { int e = errno; close(s); errno = e; return -1; }
 	/* runc sends the pty name as the payload; consoles such as the test suite's recvtty read it. */
-	char name[64] = "/dev/ptmx";
-	struct iovec iov = { name, strlen(name) };
-	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
-	memset(&u, 0, sizeof u);
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	ssize_t n;
-	do n = sendmsg(s, &mh, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+	static const char name[] = "/dev/ptmx";
+	int n = send_with_fd(s, name, sizeof name - 1, fd);
 	int e = errno;
 	close(s);
 	errno = e;

@@ -305,6 +305,28 @@ export function killAndWait(options: KillOptions): void {
   }
 }
 
+/**
+ * Runs a create: `makeDirs` returns the directories it made, `apply` writes
+ * limits. When either fails, only what this call made is removed, deepest
+ * first, so a failed create leaves no trace.
+ */
+export function createOrUndo(makeDirs: () => string[], apply: () => void): void {
+  const created: string[] = [];
+  try {
+    created.push(...makeDirs());
+    apply();
+  } catch (err) {
+    for (const dir of created.reverse()) {
+      try {
+        removeCgroupTree(dir);
+      } catch {
+        // The original error matters more than a failed clean-up.
+      }
+    }
+    throw err;
+  }
+}
+
 /** Removes `dir` and the sub-cgroups inside it, leaf first. A missing dir is fine. */
 export function removeCgroupTree(dir: string): void {
   let entries;

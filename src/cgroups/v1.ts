@@ -21,6 +21,7 @@ import {
   rdmaLine,
   readCgroupFile,
   readOptionalFile,
+  createOrUndo,
   removeCgroupTree,
   sleepSync,
   writeCgroupFile,
@@ -162,21 +163,10 @@ export class CgroupV1 implements Cgroup {
       throw new FailedPreconditionError(`cgroup ${this.path}: no cgroup v1 hierarchy found under ${this.#root}`);
     }
     this.#validate(resources);
-    const created: string[] = [];
-    try {
-      for (const h of this.#hierarchies) created.push(...makeDirs(h));
-      this.#apply(resources);
-    } catch (err) {
-      // Undo only what this call made, deepest first, so a failed create leaves no trace.
-      for (const dir of created.reverse()) {
-        try {
-          removeCgroupTree(dir);
-        } catch {
-          // The original error matters more than a failed clean-up.
-        }
-      }
-      throw err;
-    }
+    createOrUndo(
+      () => this.#hierarchies.flatMap((h) => makeDirs(h)),
+      () => this.#apply(resources),
+    );
   }
 
   procsFiles(): string[] {

@@ -19,6 +19,7 @@ import {
   parseSelfCgroup,
   rdmaLine,
   readOptionalFile,
+  createOrUndo,
   removeCgroupTree,
   sleepSync,
   writeCgroupFile,
@@ -97,22 +98,13 @@ export class CgroupV2 implements Cgroup {
 
   create(resources: LinuxResources = {}): void {
     validate(this.path, resources);
-    const created: string[] = [];
-    try {
-      created.push(...this.#makeDirs());
-      this.#enableControllers();
-      this.#apply(resources);
-    } catch (err) {
-      // Undo only what this call made, so a failed create leaves no trace.
-      for (const dir of created.reverse()) {
-        try {
-          removeCgroupTree(dir);
-        } catch {
-          // The original error matters more than a failed clean-up.
-        }
-      }
-      throw err;
-    }
+    createOrUndo(
+      () => this.#makeDirs(),
+      () => {
+        this.#enableControllers();
+        this.#apply(resources);
+      },
+    );
   }
 
   procsFiles(): string[] {

@@ -6,6 +6,7 @@
 import { execFileSync, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { chmodSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import { after } from "node:test";
 import path from "node:path";
 import { DOCKER_DEFAULT_CAPABILITIES } from "../../src/runtime/capabilities.ts";
 import { resolveDockerDefault } from "../../src/runtime/seccomp-default.ts";
@@ -134,6 +135,19 @@ export class TestBundle {
     // Containers of this bundle are gone by now; only files remain.
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A bundle for the tests of one describe block; it goes, with the test
+ * cgroups' parents, after them.
+ */
+export function bundleForSuite(): TestBundle {
+  const b = new TestBundle();
+  after(() => {
+    b.cleanup();
+    removeTestCgroupParents();
+  });
+  return b;
 }
 
 /** Removes the (empty) /hako-test parent cgroups the tests' cgroupsPath creates. */

@@ -6,15 +6,14 @@
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { spawn } from "node:child_process";
 import {
   RUNTIME_BIN,
-  TestBundle,
+  bundleForSuite,
   dockerLikeSpec,
   hostMountsMentioning,
   isRoot,
-  removeTestCgroupParents,
   uniqueId,
   waitFor,
 } from "../helpers/bundle.ts";
@@ -22,14 +21,7 @@ import {
 const skip = isRoot ? false : "needs root (real namespaces)";
 
 describe("runtime: isolation", { skip }, () => {
-  let b: TestBundle;
-  before(() => {
-    b = new TestBundle();
-  });
-  after(() => {
-    b?.cleanup();
-    removeTestCgroupParents();
-  });
+  const b = bundleForSuite();
 
   test("exit status is the process's own; a signal gives 128+n", async () => {
     assert.equal(b.run(["true"]).status, 0);

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { CAPABILITIES, hostCapabilities } from "../../src/runtime/capabilities.ts";
-import { TestBundle, dockerLikeSpec, isRoot, removeTestCgroupParents, uniqueId, waitFor } from "../helpers/bundle.ts";
+import { TestBundle, bundleForSuite, dockerLikeSpec, isRoot, uniqueId, waitFor } from "../helpers/bundle.ts";
 
 const skip = isRoot ? false : "needs root (real namespaces)";
 const hasPython = spawnSync("python3", ["-c", "import socket; socket.recv_fds"]).status === 0;
@@ -21,14 +21,7 @@ function status(b: TestBundle, id: string): string {
 }
 
 describe("runtime: lifecycle", { skip }, () => {
-  let b: TestBundle;
-  before(() => {
-    b = new TestBundle();
-  });
-  after(() => {
-    b?.cleanup();
-    removeTestCgroupParents();
-  });
+  const b = bundleForSuite();
 
   test("create waits for start; state goes created → running → stopped; delete removes it", async () => {
     const id = uniqueId("life");

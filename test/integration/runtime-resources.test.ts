@@ -5,23 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { openCgroup } from "../../src/cgroups/open.ts";
 import { processStartTime } from "../../src/runtime/state.ts";
-import { TestBundle, dockerLikeSpec, hostMountsMentioning, isRoot, removeTestCgroupParents, uniqueId, waitFor } from "../helpers/bundle.ts";
+import { bundleForSuite, dockerLikeSpec, hostMountsMentioning, isRoot, uniqueId, waitFor } from "../helpers/bundle.ts";
 
 const v1 = existsSync("/sys/fs/cgroup/memory/memory.limit_in_bytes");
 const skip = !isRoot ? "needs root (real cgroups)" : !v1 ? "these checks read cgroup v1 files" : false;
 
 describe("runtime: resources", { skip }, () => {
-  let b: TestBundle;
-  before(() => {
-    b = new TestBundle();
-  });
-  after(() => {
-    b?.cleanup();
-    removeTestCgroupParents();
-  });
+  const b = bundleForSuite();
 
   test("a memory limit ends in an OOM kill: exit 137, reported", () => {
     const r = b.run(["sh", "-c", "head -c 200m /dev/zero | tail"], (s) => {

@@ -4,22 +4,15 @@
  */
 import assert from "node:assert/strict";
 import { readlinkSync } from "node:fs";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { hostCapabilities, capabilityMask } from "../../src/runtime/capabilities.ts";
 import { resolveDockerDefault } from "../../src/runtime/seccomp-default.ts";
-import { TestBundle, dockerLikeSpec, isRoot, removeTestCgroupParents, uniqueId } from "../helpers/bundle.ts";
+import { bundleForSuite, dockerLikeSpec, isRoot, uniqueId } from "../helpers/bundle.ts";
 
 const skip = isRoot ? false : "needs root (real namespaces)";
 
 describe("runtime: security", { skip }, () => {
-  let b: TestBundle;
-  before(() => {
-    b = new TestBundle();
-  });
-  after(() => {
-    b?.cleanup();
-    removeTestCgroupParents();
-  });
+  const b = bundleForSuite();
 
   test("Docker's default capabilities: CapEff 00000000a80425fb", () => {
     const r = b.run(["grep", "^Cap", "/proc/self/status"]);

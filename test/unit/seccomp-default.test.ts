@@ -1,26 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { HakoError } from "../../src/common/errors.ts";
+import { DOCKER_DEFAULT_CAPABILITIES } from "../../src/runtime/capabilities.ts";
 import { DOCKER_DEFAULT_PROFILE, resolveDockerDefault } from "../../src/runtime/seccomp-default.ts";
 import type { LinuxSeccomp, LinuxSyscall } from "../../src/spec/oci-runtime.ts";
 
 // Docker's default bounding set for `docker run` without --cap-add/--privileged.
-const DOCKER_DEFAULT_CAPS = [
-  "CAP_CHOWN",
-  "CAP_DAC_OVERRIDE",
-  "CAP_FSETID",
-  "CAP_FOWNER",
-  "CAP_MKNOD",
-  "CAP_NET_RAW",
-  "CAP_SETGID",
-  "CAP_SETUID",
-  "CAP_SETFCAP",
-  "CAP_SETPCAP",
-  "CAP_NET_BIND_SERVICE",
-  "CAP_SYS_CHROOT",
-  "CAP_KILL",
-  "CAP_AUDIT_WRITE",
-];
+const DOCKER_DEFAULT_CAPS = [...DOCKER_DEFAULT_CAPABILITIES];
 
 const CLONE_NAMESPACE_MASK = 2114060288; // 0x7E020000
 
