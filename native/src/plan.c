@@ -193,6 +193,14 @@ int plan_decode(const uint8_t *buf, size_t len, struct plan *p, const char **why
 			}
 			break;
 		}
+		case T_ROOTFS_MOUNT:
+			p->has_rootfs_mount = 1;
+			p->rootfs_mount_flags = rd_u64(&r);
+			p->rootfs_mount_type = rd_str(&r);
+			p->rootfs_mount_source = rd_str(&r);
+			p->rootfs_mount_data = rd_str(&r);
+			p->rootfs_mount_cwd = rd_str(&r);
+			break;
 		case T_SECCOMP_CACHE: p->seccomp_cache = rd_str(&r); break;
 		case T_PAUSE_HOOKS: p->pause_hooks = 1; break;
 		case T_START_HOOK: {

@@ -59,6 +59,7 @@ enum plan_tag {
 	T_NS_PID_DIR = 38,   /* reserved */
 	T_SEAL_DISABLE = 39, /* reserved */
 	T_SECCOMP_CACHE = 40,/* str: file holding the compiled filter (read, or written after compiling) */
+	T_ROOTFS_MOUNT = 41, /* u64 flags, str fstype, str source, str data, str cwd: mounted on the rootfs first */
 	T_MAX
 };
 
@@ -139,6 +140,9 @@ struct plan {
 	int has_seccomp; uint32_t seccomp_default, seccomp_flags; struct strvec seccomp_arches;
 	struct seccomp_rule *seccomp_rules; size_t nseccomp_rules;
 	char *seccomp_cache;
+	/* The rootfs's own mount (an overlay of image layers), made in the container's namespace. */
+	int has_rootfs_mount; uint64_t rootfs_mount_flags;
+	char *rootfs_mount_type, *rootfs_mount_source, *rootfs_mount_data, *rootfs_mount_cwd;
 	/* The compiled filter (classic BPF), ready before clone: see seccomp_prepare. */
 	void *seccomp_prog; size_t seccomp_prog_len;
 	int pause_hooks;

@@ -195,6 +195,22 @@ int rootfs_prepare(int sync, const struct plan *p)
 		if (parent_mount_point(p->rootfs, mp, sizeof mp) == 0 && mount(NULL, mp, NULL, MS_PRIVATE, NULL) < 0)
 			child_fail(sync, "rootfs", errno, 1, "make %s private: %s", mp, strerror(errno));
 	}
+	if (p->has_rootfs_mount) {
+		/*
+		 * The image's layers, mounted here in the container's own namespace:
+		 * gone with it, nothing to clean on the host. Overlay lowerdirs are
+		 * short relative links (l/XXXX), so mount(2) runs from their directory
+		 * to keep the options under a page however many layers there are.
+		 */
+		if (p->rootfs_mount_cwd[0] && chdir(p->rootfs_mount_cwd) < 0)
+			child_fail(sync, "rootfs", errno, 1, "chdir %s: %s", p->rootfs_mount_cwd, strerror(errno));
+		if (mount(p->rootfs_mount_source, p->rootfs, p->rootfs_mount_type, (unsigned long)p->rootfs_mount_flags,
+			  p->rootfs_mount_data[0] ? p->rootfs_mount_data : NULL) < 0)
+			child_fail(sync, "rootfs", errno, 1, "mount %s rootfs on %s (%s): %s", p->rootfs_mount_type, p->rootfs,
+				   p->rootfs_mount_data, strerror(errno));
+		if (chdir("/") < 0)
+			child_fail(sync, "rootfs", errno, 1, "chdir /: %s", strerror(errno));
+	}
 	if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		child_fail(sync, "rootfs", errno, 1, "bind the rootfs %s onto itself: %s", p->rootfs, strerror(errno));
 	int rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -46,6 +46,7 @@ export enum Tag {
   TargetPid = 36,
   WaitStart = 37,
   SeccompCache = 40,
+  RootfsMount = 41,
 }
 
 export enum PlanMode {
@@ -126,9 +127,20 @@ export interface PlanCapabilities {
   ambient: bigint;
 }
 
+/** A filesystem mounted on the rootfs directory before anything else (the image's overlay). */
+export interface PlanRootfsMount {
+  flags: bigint;
+  fstype: string;
+  source: string;
+  data: string;
+  /** mount(2) runs from here, so relative lowerdirs resolve. */
+  cwd: string;
+}
+
 export interface Plan {
   mode: PlanMode;
   rootfs?: string;
+  rootfsMount?: PlanRootfsMount;
   rootfsReadonly?: boolean;
   rootfsPropagation?: bigint;
   cloneFlags?: bigint;
@@ -217,6 +229,10 @@ export function encodePlan(plan: Plan): Buffer {
   add(Tag.Mode, (w) => w.u32(plan.mode));
   if (plan.rootfs !== undefined) add(Tag.Rootfs, (w) => w.str(plan.rootfs!));
   if (plan.rootfsReadonly) add(Tag.RootfsReadonly);
+  if (plan.rootfsMount) {
+    const m = plan.rootfsMount;
+    add(Tag.RootfsMount, (w) => w.u64(m.flags).str(m.fstype).str(m.source).str(m.data).str(m.cwd));
+  }
   if (plan.rootfsPropagation !== undefined) add(Tag.RootfsPropagation, (w) => w.u64(plan.rootfsPropagation!));
   if (plan.cloneFlags !== undefined) add(Tag.CloneFlags, (w) => w.u64(plan.cloneFlags!));
   for (const j of plan.joinNamespaces ?? []) add(Tag.JoinNamespace, (w) => w.u32(j.type).str(j.path));

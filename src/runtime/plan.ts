@@ -73,6 +73,8 @@ export interface ContainerPlanContext {
   preserveFds?: number;
   /** Where compiled seccomp filters are kept between runs. */
   seccompCacheDir?: string;
+  /** A mount for root.path itself (the image's layers), made inside the container's namespace. */
+  rootfsMount?: { type: string; source: string; options: string[]; cwd?: string };
 }
 
 export function planContainer(spec: Spec, ctx: ContainerPlanContext): Plan {
@@ -125,6 +127,17 @@ export function planContainer(spec: Spec, ctx: ContainerPlanContext): Plan {
     env: [],
     args: [],
   };
+  if (ctx.rootfsMount) {
+    if (!has("mount")) throw new InvalidArgumentError("a rootfs mount needs a mount namespace");
+    const parsed = parseMountOptions(ctx.rootfsMount.options);
+    plan.rootfsMount = {
+      flags: parsed.flags,
+      fstype: ctx.rootfsMount.type,
+      source: ctx.rootfsMount.source,
+      data: parsed.data,
+      cwd: ctx.rootfsMount.cwd ?? "",
+    };
+  }
   if (linux.rootfsPropagation) plan.rootfsPropagation = parsePropagation(linux.rootfsPropagation);
   if (newUser) {
     plan.uidMap = idMap(linux.uidMappings ?? []);

@@ -22,7 +22,7 @@ import { startShim, type ShimOptions } from "../native/shim.ts";
 import { OCI_VERSION, type LinuxResources, type Process, type Spec, type State } from "../spec/oci-runtime.ts";
 import { DEFAULT_DEVICE_RULES } from "./devices.ts";
 import { runHooks, runHooksBestEffort } from "./hooks.ts";
-import { planContainer, planExec } from "./plan.ts";
+import { planContainer, planExec, type ContainerPlanContext } from "./plan.ts";
 import { DEFAULT_STATE_ROOT, StateStore, processStartTime, type ContainerRecord } from "./state.ts";
 import { validateSpec } from "./validate.ts";
 
@@ -41,6 +41,8 @@ export interface CreateOptions {
   consoleSocket?: string;
   preserveFds?: number;
   stdio?: ShimOptions["stdio"];
+  /** The rootfs's own mount (the engine's overlay of image layers), made inside the container. */
+  rootfsMount?: ContainerPlanContext["rootfsMount"];
 }
 
 export interface RunOptions extends CreateOptions {
@@ -264,6 +266,7 @@ export class Runtime {
         hookState: JSON.stringify({ ociVersion: OCI_VERSION, id, status: "created", bundle, annotations: spec.annotations }),
         preserveFds: options.preserveFds,
         seccompCacheDir: this.seccompCacheDir(),
+        rootfsMount: options.rootfsMount,
       });
       const shim = startShim(plan, {
         stdio: options.stdio,

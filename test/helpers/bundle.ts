@@ -12,6 +12,7 @@ import { DOCKER_DEFAULT_CAPABILITIES } from "../../src/runtime/capabilities.ts";
 import { resolveDockerDefault } from "../../src/runtime/seccomp-default.ts";
 import { DEFAULT_PATH_ENV, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS, dockerDefaultMounts } from "../../src/runtime/spec-defaults.ts";
 import type { Spec } from "../../src/spec/oci-runtime.ts";
+import type { CreateOptions } from "../../src/runtime/runtime.ts";
 
 export const PROJECT = path.resolve(__dirname, "../..");
 export const RUNTIME_BIN = path.join(PROJECT, "bin/hako-runtime");
@@ -129,6 +130,33 @@ export class TestBundle {
     edit?.(spec);
     this.writeConfig(spec);
     return this.runtime(["run", "--bundle", this.dir, id], options);
+  }
+
+  /**
+   * Runs in-process through the Runtime API with a rootfs mount (what the
+   * engine does; the command line has no flag for it). Output via files.
+   */
+  runWithRootfsMount(
+    args: string[],
+    rootfsMount: NonNullable<CreateOptions["rootfsMount"]>,
+    rootfsDir: string,
+    id = uniqueId(),
+  ): { status: number; stdout: string; stderr: string } {
+    const spec = dockerLikeSpec(args, id);
+    spec.root = { path: rootfsDir, readonly: false };
+    this.writeConfig(spec);
+    const out = path.join(this.dir, `${id}.out`);
+    const err = path.join(this.dir, `${id}.err`);
+    // A child process keeps this synchronous for the tests and isolates the runtime's signal handlers.
+    const script = [
+      `const { Runtime } = require(${JSON.stringify(path.join(PROJECT, "src/runtime/runtime.ts"))});`,
+      "const fs = require('node:fs');",
+      `const o = fs.openSync(${JSON.stringify(out)}, 'w'), e = fs.openSync(${JSON.stringify(err)}, 'w');`,
+      `new Runtime({ root: ${JSON.stringify(this.stateRoot)} }).run(${JSON.stringify(id)}, { bundle: ${JSON.stringify(this.dir)}, stdio: ['ignore', o, e], rootfsMount: ${JSON.stringify(rootfsMount)} })`,
+      "  .then((r) => process.exit(r.exitCode), (x) => { fs.writeSync(e, String(x && x.message)); process.exit(x.exitCode || 1); });",
+    ].join("\n");
+    const r = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { cwd: PROJECT, encoding: "utf8", timeout: 30_000 });
+    return { status: r.status ?? -1, stdout: readFileSync(out, "utf8"), stderr: readFileSync(err, "utf8") + r.stderr };
   }
 
   cleanup(): void {
