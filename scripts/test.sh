@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 files=()
 if [ "$#" -eq 0 ]; then
-  set -- unit integration
+  set -- unit integration e2e
 fi
 for arg in "$@"; do
   case "$arg" in

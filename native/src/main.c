@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "container.h"
 #include "msg.h"
+#include "tar.h"
 #include "util.h"
 
 #include <errno.h>
@@ -68,6 +69,13 @@ int main(int argc, char **argv)
 		printf("hako-shim %s\n", HAKO_VERSION);
 		return 0;
 	}
+	/*
+	 * Layer tools: host-side work for hakod's storage, never inside a
+	 * container, so neither the plan on fd 3 nor the sealed copy.
+	 */
+	if (argc > 1 && strcmp(argv[1], "tar-extract") == 0) return tar_extract_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "tar-create") == 0) return tar_create_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "btrfs") == 0) return btrfs_main(argc - 1, argv + 1);
 	if (fcntl(g_ctl_fd, F_GETFD) < 0) {
 		fprintf(stderr, "hako-shim: expects a plan on fd 3 (it is started by hako, not by hand)\n");
 		return 2;

@@ -1,10 +1,13 @@
-/** hako: the docker-compatible command line (a client of hakod's API; grows with the engine). */
-import { VERSION } from "../common/version.ts";
+/** hako: the docker-compatible command line, a client of hakod's API (entry point of dist/hako.cjs). */
+import { errorMessage } from "../common/errors.ts";
+import { runCli } from "./commands/root.ts";
 
-const args = process.argv.slice(2);
-if (args[0] === "--version" || args[0] === "-v" || args[0] === "version") {
-  process.stdout.write(`hako version ${VERSION}\n`);
-} else {
-  process.stderr.write("hako: the container commands arrive with the engine (issue #4); for now: hako --version, and hako-runtime for OCI bundles\n");
-  process.exitCode = 1;
-}
+runCli(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`hako: ${errorMessage(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,184 @@
+/**
+ * hako's command tree with docker's names: management commands (image,
+ * container, ...) and the top-level shortcuts that are the same commands
+ * (`hako images` is `hako image ls`, `hako ps` is `hako container ls`).
+ * Commands without run() are listed, documented, and answer "not
+ * implemented yet" until their issue lands.
+ */
+import type { CliCommand, TopLevelEntry } from "./command.ts";
+import { info } from "./info.ts";
+import { version } from "./version.ts";
+
+function planned(name: string, usage: string, summary: string, extra: Partial<CliCommand> = {}): CliCommand {
+  return { name, usage, summary, ...extra };
+}
+
+// container
+const attach = planned("attach", "[OPTIONS] CONTAINER", "Attach local standard input, output, and error streams to a running container");
+const commit = planned("commit", "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes");
+const cp = planned("cp", "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-", "Copy files/folders between a container and the local filesystem");
+const create = planned("create", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container", { daemonErrorExit: 125, stopAtFirstArg: true });
+const diff = planned("diff", "CONTAINER", "Inspect changes to files or directories on a container's filesystem");
+const exec = planned("exec", "[OPTIONS] CONTAINER COMMAND [ARG...]", "Execute a command in a running container", { stopAtFirstArg: true });
+const exportCmd = planned("export", "[OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive");
+const containerInspect = planned("inspect", "[OPTIONS] CONTAINER [CONTAINER...]", "Display detailed information on one or more containers");
+const kill = planned("kill", "[OPTIONS] CONTAINER [CONTAINER...]", "Kill one or more running containers");
+const logs = planned("logs", "[OPTIONS] CONTAINER", "Fetch the logs of a container");
+const containerLs = planned("ls", "[OPTIONS]", "List containers", { aliases: ["list", "ps"] });
+const pause = planned("pause", "CONTAINER [CONTAINER...]", "Pause all processes within one or more containers");
+const port = planned("port", "CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings or a specific mapping for the container");
+const containerPrune = planned("prune", "[OPTIONS]", "Remove all stopped containers");
+const rename = planned("rename", "CONTAINER NEW_NAME", "Rename a container");
+const restart = planned("restart", "[OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers");
+const containerRm = planned("rm", "[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers", { aliases: ["remove"] });
+const run = planned("run", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container from an image", { daemonErrorExit: 125, stopAtFirstArg: true });
+const start = planned("start", "[OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers");
+const stats = planned("stats", "[OPTIONS] [CONTAINER...]", "Display a live stream of container(s) resource usage statistics");
+const stop = planned("stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers");
+const top = planned("top", "CONTAINER [ps OPTIONS]", "Display the running processes of a container", { stopAtFirstArg: true });
+const unpause = planned("unpause", "CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers");
+const update = planned("update", "[OPTIONS] CONTAINER [CONTAINER...]", "Update configuration of one or more containers");
+const wait = planned("wait", "CONTAINER [CONTAINER...]", "Block until one or more containers stop, then print their exit codes");
+
+// image
+const build = planned("build", "[OPTIONS] PATH | URL | -", "Build an image from a Dockerfile");
+const history = planned("history", "[OPTIONS] IMAGE", "Show the history of an image");
+const importCmd = planned("import", "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]", "Import the contents from a tarball to create a filesystem image");
+const imageInspect = planned("inspect", "[OPTIONS] IMAGE [IMAGE...]", "Display detailed information on one or more images");
+const load = planned("load", "[OPTIONS]", "Load an image from a tar archive or STDIN");
+const imageLs = planned("ls", "[OPTIONS] [REPOSITORY[:TAG]]", "List images", { aliases: ["list"] });
+const imagePrune = planned("prune", "[OPTIONS]", "Remove unused images");
+const pull = planned("pull", "[OPTIONS] NAME[:TAG|@DIGEST]", "Download an image from a registry");
+const push = planned("push", "[OPTIONS] NAME[:TAG]", "Upload an image to a registry");
+const imageRm = planned("rm", "[OPTIONS] IMAGE [IMAGE...]", "Remove one or more images", { aliases: ["remove"] });
+const save = planned("save", "[OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive (streamed to STDOUT by default)");
+const tag = planned("tag", "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE");
+
+// system
+const df = planned("df", "[OPTIONS]", "Show hako disk usage");
+const events = planned("events", "[OPTIONS]", "Get real time events from the server");
+const systemPrune = planned("prune", "[OPTIONS]", "Remove unused data");
+
+// network
+const network: CliCommand = {
+  name: "network",
+  usage: "COMMAND",
+  summary: "Manage networks",
+  subcommands: [
+    planned("connect", "[OPTIONS] NETWORK CONTAINER", "Connect a container to a network"),
+    planned("create", "[OPTIONS] NETWORK", "Create a network"),
+    planned("disconnect", "[OPTIONS] NETWORK CONTAINER", "Disconnect a container from a network"),
+    planned("inspect", "[OPTIONS] NETWORK [NETWORK...]", "Display detailed information on one or more networks"),
+    planned("ls", "[OPTIONS]", "List networks", { aliases: ["list"] }),
+    planned("prune", "[OPTIONS]", "Remove all unused networks"),
+    planned("rm", "NETWORK [NETWORK...]", "Remove one or more networks", { aliases: ["remove"] }),
+  ],
+};
+
+const volume: CliCommand = {
+  name: "volume",
+  usage: "COMMAND",
+  summary: "Manage volumes",
+  subcommands: [
+    planned("create", "[OPTIONS] [VOLUME]", "Create a volume"),
+    planned("inspect", "[OPTIONS] VOLUME [VOLUME...]", "Display detailed information on one or more volumes"),
+    planned("ls", "[OPTIONS]", "List volumes", { aliases: ["list"] }),
+    planned("prune", "[OPTIONS]", "Remove unused local volumes"),
+    planned("rm", "[OPTIONS] VOLUME [VOLUME...]", "Remove one or more volumes", { aliases: ["remove"] }),
+  ],
+};
+
+const builder: CliCommand = {
+  name: "builder",
+  usage: "COMMAND",
+  summary: "Manage builds",
+  subcommands: [build, planned("prune", "[OPTIONS]", "Remove build cache")],
+};
+
+const container: CliCommand = {
+  name: "container",
+  usage: "COMMAND",
+  summary: "Manage containers",
+  subcommands: [attach, commit, cp, create, diff, exec, exportCmd, containerInspect, kill, logs, containerLs, pause, port, containerPrune, rename, restart, containerRm, run, start, stats, stop, top, unpause, update, wait],
+};
+
+const image: CliCommand = {
+  name: "image",
+  usage: "COMMAND",
+  summary: "Manage images",
+  subcommands: [build, history, importCmd, imageInspect, load, imageLs, imagePrune, pull, push, imageRm, save, tag],
+};
+
+const system: CliCommand = {
+  name: "system",
+  usage: "COMMAND",
+  summary: "Manage hako",
+  subcommands: [df, events, info, systemPrune],
+};
+
+const login = planned("login", "[OPTIONS] [SERVER]", "Authenticate to a registry");
+const logout = planned("logout", "[SERVER]", "Log out from a registry");
+const search = planned("search", "[OPTIONS] TERM", "Search Docker Hub for images");
+const inspect = planned("inspect", "[OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information on hako objects");
+
+/** The top of the command line, in docker's groups and order. */
+export const TOP_LEVEL: TopLevelEntry[] = [
+  { name: "run", group: "common", command: run },
+  { name: "exec", group: "common", command: exec },
+  { name: "ps", group: "common", command: containerLs },
+  { name: "build", group: "common", command: build },
+  { name: "pull", group: "common", command: pull },
+  { name: "push", group: "common", command: push },
+  { name: "images", group: "common", command: imageLs },
+  { name: "login", group: "common", command: login },
+  { name: "logout", group: "common", command: logout },
+  { name: "search", group: "common", command: search },
+  { name: "version", group: "common", command: version },
+  { name: "info", group: "common", command: info },
+  { name: "builder", group: "management", command: builder },
+  { name: "container", group: "management", command: container },
+  { name: "image", group: "management", command: image },
+  { name: "network", group: "management", command: network },
+  { name: "system", group: "management", command: system },
+  { name: "volume", group: "management", command: volume },
+  { name: "attach", group: "commands", command: attach },
+  { name: "commit", group: "commands", command: commit },
+  { name: "cp", group: "commands", command: cp },
+  { name: "create", group: "commands", command: create },
+  { name: "diff", group: "commands", command: diff },
+  { name: "events", group: "commands", command: events },
+  { name: "export", group: "commands", command: exportCmd },
+  { name: "history", group: "commands", command: history },
+  { name: "import", group: "commands", command: importCmd },
+  { name: "inspect", group: "commands", command: inspect },
+  { name: "kill", group: "commands", command: kill },
+  { name: "load", group: "commands", command: load },
+  { name: "logs", group: "commands", command: logs },
+  { name: "pause", group: "commands", command: pause },
+  { name: "port", group: "commands", command: port },
+  { name: "rename", group: "commands", command: rename },
+  { name: "restart", group: "commands", command: restart },
+  { name: "rm", group: "commands", command: containerRm },
+  { name: "rmi", group: "commands", command: imageRm },
+  { name: "save", group: "commands", command: save },
+  { name: "start", group: "commands", command: start },
+  { name: "stats", group: "commands", command: stats },
+  { name: "stop", group: "commands", command: stop },
+  { name: "tag", group: "commands", command: tag },
+  { name: "top", group: "commands", command: top },
+  { name: "unpause", group: "commands", command: unpause },
+  { name: "update", group: "commands", command: update },
+  { name: "wait", group: "commands", command: wait },
+];
+
+/** Every path that reaches `command` ("hako image ls", "hako image list", "hako images"). */
+export function pathsOf(command: CliCommand): string[] {
+  const paths: string[] = [];
+  for (const entry of TOP_LEVEL) {
+    for (const sub of entry.command.subcommands ?? []) {
+      if (sub === command) for (const n of [sub.name, ...(sub.aliases ?? [])]) paths.push(`hako ${entry.name} ${n}`);
+    }
+  }
+  for (const entry of TOP_LEVEL) if (entry.command === command) paths.push(`hako ${entry.name}`);
+  return paths;
+}

@@ -1,0 +1,20 @@
+/**
+ * Template failures. The message is Go's text, so users see what docker
+ * prints: `template: :1: function "foo" not defined` for a parse error,
+ * `template: :1:2: executing "" at <.Foo>: ...` for an execution error.
+ */
+import { InvalidArgumentError } from "../../common/errors.ts";
+
+export type TemplatePhase = "parse" | "exec";
+
+export class TemplateError extends InvalidArgumentError {
+  readonly phase: TemplatePhase;
+  /** What execution wrote before failing (Go leaves partial output too). */
+  readonly output: string;
+
+  constructor(phase: TemplatePhase, message: string, output = "") {
+    super(message);
+    this.phase = phase;
+    this.output = output;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The daemon's event bus: engine services publish container, image,
+ * network and volume events; GET /events subscribers receive them. The last
+ * events are kept so `since` can replay them, as dockerd does (256 of them).
+ */
+
+export type EventType = "container" | "image" | "network" | "volume" | "daemon" | "plugin";
+
+/** Docker's events.Message (the legacy status/id/from fields are added by the API). */
+export interface EngineEvent {
+  Type: EventType;
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  scope: "local";
+  /** Unix seconds. */
+  time: number;
+  /** Unix nanoseconds. */
+  timeNano: number;
+}
+
+export interface PublishedEvent {
+  type: EventType;
+  action: string;
+  id: string;
+  attributes?: Record<string, string>;
+}
+
+export type EventListener = (event: EngineEvent) => void;
+
+const KEEP = 256;
+
+export class EventBus {
+  private listeners = new Set<EventListener>();
+  private recent: EngineEvent[] = [];
+
+  /** Stamps the event with the time and delivers it to every subscriber. */
+  publish(ev: PublishedEvent): EngineEvent {
+    const ms = Date.now();
+    // Node has no nanosecond wall clock; hrtime only adds precision within the ms.
+    const nanos = BigInt(ms) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+    const event: EngineEvent = {
+      Type: ev.type,
+      Action: ev.action,
+      Actor: { ID: ev.id, Attributes: { ...ev.attributes } },
+      scope: "local",
+      time: Math.floor(ms / 1000),
+      timeNano: Number(nanos),
+    };
+    this.recent.push(event);
+    if (this.recent.length > KEEP) this.recent.shift();
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event);
+      } catch {
+        // a subscriber's failure is its own; the others still get the event
+      }
+    }
+    return event;
+  }
+
+  /** Calls `listener` for every event from now on; returns the unsubscribe function. */
+  subscribe(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** The kept events at or after `sinceNano` (unix nanoseconds). */
+  since(sinceNano: bigint): EngineEvent[] {
+    return this.recent.filter((e) => BigInt(e.timeNano) >= sinceNano);
+  }
+
+  get subscriberCount(): number {
+    return this.listeners.size;
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * pull, push and login: the image service talking to registries, with
+ * Docker's progress messages (moby distribution/pull_v2.go, push_v2.go).
+ */
+import { InvalidArgumentError } from "../common/errors.ts";
+import type { AuthConfig, JSONMessage } from "../spec/docker-api.ts";
+import type { ImageConfig } from "../spec/oci-image.ts";
+import { decompressed } from "./compression.ts";
+import { chainIds, shortId } from "./ids.ts";
+import type { ImageRecord } from "./image-store.ts";
+import { familiarString, normalize, parseReference, registryHost, repository, type Reference } from "./reference.ts";
+import { RegistryClient, type RegistryCredentials } from "./registry/client.ts";
+import { pullImage } from "./registry/pull.ts";
+import { pushImage } from "./registry/push.ts";
+import type { ImageService, Progress } from "./service.ts";
+
+export interface RegistryOptions {
+  /** Docker's insecure-registries: host[:port] or CIDRs reached over plain HTTP. */
+  insecureRegistries?: string[];
+  /** Credentials for a registry host when the request brought none (the daemon's own config.json). */
+  credentialsFor?: (host: string) => RegistryCredentials | undefined;
+}
+
+function credentialsOf(auth: AuthConfig | undefined): RegistryCredentials | undefined {
+  if (!auth) return undefined;
+  if (auth.identitytoken) return { identitytoken: auth.identitytoken, username: auth.username };
+  if (auth.username || auth.password) return { username: auth.username ?? "", password: auth.password ?? "" };
+  if (auth.auth) {
+    const decoded = Buffer.from(auth.auth, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    if (colon > 0) return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+  }
+  return undefined;
+}
+
+export function registryClient(domain: string, auth: AuthConfig | undefined, options: RegistryOptions): RegistryClient {
+  const host = registryHost(domain);
+  return new RegistryClient({
+    host,
+    insecureRegistries: options.insecureRegistries,
+    credentials: credentialsOf(auth) ?? options.credentialsFor?.(domain) ?? options.credentialsFor?.(host),
+    userAgent: "hako",
+  });
+}
+
+/** docker pull: fetch, store and extract; the image is complete before it gets a name. */
+export async function pull(
+  service: ImageService,
+  name: string,
+  options: RegistryOptions & { auth?: AuthConfig; platform?: { os: string; architecture: string; variant?: string }; progress?: Progress; signal?: AbortSignal },
+): Promise<ImageRecord> {
+  const ref = normalize(name);
+  const progress = options.progress ?? (() => {});
+  const client = registryClient(ref.domain, options.auth, options);
+  const reference = ref.digest ?? ref.tag!;
+  progress({ status: `Pulling from ${ref.path}`, id: ref.digest ?? ref.tag });
+  try {
+    const result = await pullImage({
+      client,
+      repo: ref.path,
+      reference,
+      platform: options.platform,
+      hasBlob: (digest) => service.content.has(digest),
+      blobSink: async (desc, stream) => {
+        await service.content.ingest({ digest: desc.digest, size: desc.size }, stream);
+      },
+      onProgress: (e) => progress({ status: e.status, id: e.id, ...(e.progressDetail ? { progressDetail: e.progressDetail } : {}) }),
+      signal: options.signal,
+    });
+    await service.content.ingest({ digest: result.manifest.digest }, result.manifest.bytes);
+    if (result.index) await service.content.ingest({ digest: result.index.digest }, result.index.bytes);
+    await service.content.ingest({ digest: result.configDescriptor.digest, size: result.configDescriptor.size }, result.config);
+
+    const config = JSON.parse(result.config.toString("utf8")) as ImageConfig;
+    const diffIds = config.rootfs?.diff_ids ?? [];
+    if (diffIds.length !== result.layers.length) {
+      throw new InvalidArgumentError(`image config lists ${diffIds.length} layers but the manifest ${result.layers.length}`);
+    }
+    const chains = chainIds(diffIds);
+    let size = 0;
+    // Layers are applied bottom up: each stands on the one before.
+    for (let i = 0; i < result.layers.length; i++) {
+      const desc = result.layers[i]!;
+      const id = shortId(desc.digest);
+      if (!service.layers.has(chains[i]!)) {
+        progress({ status: "Extracting", id, progressDetail: { current: 0, total: desc.size } });
+        let read = 0;
+        const blob = service.content.read(desc.digest);
+        blob.on("data", (chunk: Buffer) => {
+          read += chunk.length;
+          progress({ status: "Extracting", id, progressDetail: { current: read, total: desc.size } });
+        });
+        await service.layers.register(await decompressed(blob), i ? chains[i - 1] : undefined, diffIds[i]);
+        progress({ status: "Pull complete", id });
+      }
+      size += service.layers.get(chains[i]!).size;
+    }
+    const id = result.configDescriptor.digest;
+    const existed = service.images.get(id);
+    const wasTagged = ref.tag ? service.images.tagsOf(id).includes(`${repository(ref)}:${ref.tag}`) : true;
+    service.images.put({
+      ...(existed ?? {}),
+      id,
+      manifestDigest: result.manifest.digest,
+      layers: diffIds.map((diffId, i) => ({ diffId, blob: result.layers[i] })),
+      created: config.created ?? new Date().toISOString(),
+      size,
+      source: existed?.source ?? "pull",
+    });
+    const repoDigest = `${repository(ref)}@${result.indexDigest ?? result.manifest.digest}`;
+    service.images.addRepoDigest(id, repoDigest);
+    if (ref.tag) service.images.tag(id, ref);
+    progress({ status: `Digest: ${result.indexDigest ?? result.manifest.digest}` });
+    const shown = familiarString(ref);
+    progress({ status: existed && wasTagged ? `Status: Image is up to date for ${shown}` : `Status: Downloaded newer image for ${shown}` });
+    return service.images.get(id)!;
+  } finally {
+    client.close();
+  }
+}
+
+/** docker push: the tag named, or every tag of the repository when none is. */
+export async function push(
+  service: ImageService,
+  name: string,
+  options: RegistryOptions & { auth?: AuthConfig; progress?: Progress; signal?: AbortSignal; allTags?: boolean },
+): Promise<{ tag: string; digest: string; size: number }[]> {
+  const progress = options.progress ?? (() => {});
+  const named = parseReference(name);
+  // Docker ≥ 20.10 pushes :latest when no tag is named; --all-tags pushes every tag of the repository.
+  const refs: Reference[] = options.allTags
+    ? Object.keys(service.images.references().tags)
+        .map((t) => parseReference(t))
+        .filter((r) => repository(r) === repository(named))
+    : [normalize(name)];
+  if (refs.length === 0) throw new InvalidArgumentError(`An image does not exist locally with the tag: ${familiarString(named)}`);
+  progress({ status: `The push refers to repository [${repository(named)}]` });
+  const client = registryClient(named.domain, options.auth, options);
+  const results: { tag: string; digest: string; size: number }[] = [];
+  try {
+    for (const ref of refs) {
+      const record = service.images.resolve(familiarString(ref));
+      const { bytes, mediaType, manifest } = await service.manifestFor(record, progress);
+      const mountFrom = service.images
+        .repoDigestsOf(record.id)
+        .map((d) => parseReference(d))
+        .filter((r) => r.domain === named.domain && r.path !== named.path)
+        .map((r) => r.path);
+      const pushed = await pushImage({
+        client,
+        repo: named.path,
+        tag: ref.tag,
+        manifest: { bytes, mediaType },
+        config: { descriptor: manifest.config, bytes: service.content.readBytes(record.id) },
+        layers: manifest.layers.map((d) => ({ descriptor: d, open: () => service.content.read(d.digest) })),
+        onProgress: (e) => progress({ status: e.status, id: e.id, ...(e.progressDetail ? { progressDetail: e.progressDetail } : {}) }),
+        mountFrom,
+        signal: options.signal,
+      });
+      service.images.addRepoDigest(record.id, `${repository(named)}@${pushed.digest}`);
+      const tag = ref.tag ?? ref.digest ?? "latest";
+      progress({ status: `${tag}: digest: ${pushed.digest} size: ${pushed.size}` });
+      progress({ aux: { Tag: tag, Digest: pushed.digest, Size: pushed.size } } as JSONMessage);
+      results.push({ tag, digest: pushed.digest, size: pushed.size });
+    }
+  } finally {
+    client.close();
+  }
+  return results;
+}
+
+/** POST /auth: checks credentials against the registry. */
+export async function login(auth: AuthConfig, options: RegistryOptions): Promise<{ Status: string; IdentityToken: string }> {
+  const server = auth.serveraddress || "docker.io";
+  const domain = server.replace(/^https?:\/\//, "").replace(/\/v[12]\/?$/, "").replace(/\/$/, "");
+  const client = registryClient(domain === "index.docker.io" ? "docker.io" : domain, auth, { ...options, credentialsFor: undefined });
+  try {
+    const ping = await client.ping();
+    if (!ping.authenticated && ping.auth) {
+      // A bearer registry answers /v2/ only with a token: asking for one checks the password.
+      await client.blobExists("hako-login-check/none", `sha256:${"0".repeat(64)}`).catch((err: unknown) => {
+        if ((err as { code?: string }).code === "ERR_UNAUTHORIZED") throw err;
+      });
+    }
+    return { Status: "Login Succeeded", IdentityToken: "" };
+  } finally {
+    client.close();
+  }
+}

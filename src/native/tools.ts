@@ -1,0 +1,193 @@
+/**
+ * The helper's layer tools (native/src/tar.h): apply a layer tar to a
+ * directory, write a directory (or its difference from another) as a layer
+ * tar, and the btrfs ioctls. With shim.ts, the only TypeScript that starts
+ * the helper. These modes run on the host and speak plain stdio: data on
+ * stdin/stdout, one message on stderr and a non-zero status on failure.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { PassThrough, type Readable } from "node:stream";
+import { InternalError, InvalidArgumentError, type HakoError } from "../common/errors.ts";
+import { helperPath } from "./shim.ts";
+
+export type ExtractWhiteouts = "overlay" | "delete";
+export type CreateWhiteouts = "overlay" | "none";
+
+export interface ExtractResult {
+  /** Entries in the archive (files, directories, links, whiteouts...; not PAX/GNU metadata headers). */
+  entries: number;
+  /** Bytes of regular-file data written (Docker's ApplyDiff size). */
+  bytes: number;
+  /** `.wh.NAME` and `.wh..wh..opq` entries applied. */
+  whiteouts: number;
+}
+
+/** Keeps the helper's stderr, bounded: it is one message, but never trust a size. */
+function collectStderr(child: ChildProcess): () => string {
+  let text = "";
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (chunk: string) => {
+    if (text.length < 64 * 1024) text += chunk;
+  });
+  return () => text.trim();
+}
+
+/** What the helper said, without its warnings when it also said why it failed. */
+function failureText(stderr: string, code: number | null, signal: NodeJS.Signals | null): string {
+  const lines = stderr.split("\n").filter((l) => l && !l.includes(": warning: "));
+  if (lines.length > 0) return lines.join("; ");
+  return signal ? `the helper was killed by ${signal}` : `the helper exited with status ${code}`;
+}
+
+/** A bad archive (the input's fault) or anything else (ours, or the host's). */
+function extractError(dir: string, text: string): HakoError {
+  const message = `apply layer to ${dir}: ${text}`;
+  if (/invalid archive|escapes the layer root|unexpected end of archive/.test(text)) return new InvalidArgumentError(message);
+  return new InternalError(message);
+}
+
+/**
+ * Applies an uncompressed layer tar to `dir` (which exists). `overlay`
+ * turns whiteouts into overlay's (char 0:0, trusted.overlay.opaque) for an
+ * upper dir; `delete` applies them to a full copy (vfs, btrfs). Rejects with
+ * InvalidArgumentError for a bad or hostile archive, InternalError otherwise;
+ * either way what was written so far stays for the caller to remove.
+ */
+export function extractLayer(tar: Readable, dir: string, opts: { whiteouts: ExtractWhiteouts }): Promise<ExtractResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(helperPath(), ["tar-extract", dir, `--whiteouts=${opts.whiteouts}`], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const stderr = collectStderr(child);
+    let stdout = "";
+    child.stdout!.setEncoding("utf8");
+    child.stdout!.on("data", (chunk: string) => {
+      if (stdout.length < 4096) stdout += chunk;
+    });
+    let sourceError: Error | undefined;
+    let settled = false;
+    const finish = (err: Error | undefined, result?: ExtractResult): void => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(err);
+      else resolve(result!);
+    };
+
+    // pipe() pauses the source while the helper's stdin is full.
+    tar.pipe(child.stdin!);
+    // EPIPE when the helper stopped reading (it failed): its status and stderr say why.
+    child.stdin!.on("error", () => {});
+    tar.on("error", (err: Error) => {
+      sourceError ??= err;
+      tar.unpipe(child.stdin!);
+      child.kill("SIGKILL");
+    });
+
+    child.on("error", (err) => {
+      tar.unpipe(child.stdin!);
+      tar.destroy();
+      finish(new InternalError(`apply layer to ${dir}: start the native helper: ${err.message}`, { cause: err }));
+    });
+    child.on("close", (code, signal) => {
+      if (sourceError) {
+        finish(new InternalError(`apply layer to ${dir}: reading the layer failed: ${sourceError.message}`, { cause: sourceError }));
+        return;
+      }
+      if (code !== 0) {
+        // It failed before the end of the stream: stop whoever is producing it.
+        tar.unpipe(child.stdin!);
+        tar.destroy();
+        finish(extractError(dir, failureText(stderr(), code, signal)));
+        return;
+      }
+      try {
+        const r = JSON.parse(stdout.trim()) as ExtractResult;
+        finish(undefined, { entries: Number(r.entries), bytes: Number(r.bytes), whiteouts: Number(r.whiteouts) });
+      } catch (err) {
+        finish(new InternalError(`apply layer to ${dir}: unreadable result from the helper: ${JSON.stringify(stdout)}`, { cause: err }));
+      }
+    });
+  });
+}
+
+/**
+ * `dir` as an uncompressed layer tar, deterministic (same tree, same bytes).
+ * `overlay` reads an overlay upper dir's whiteouts; `parent` makes it the
+ * difference from that tree instead (vfs, btrfs). The stream errors with an
+ * InternalError carrying the helper's message when it fails; destroying the
+ * stream stops the helper.
+ */
+export function createLayerTar(dir: string, opts: { whiteouts: CreateWhiteouts; parent?: string }): Readable {
+  const args = ["tar-create", dir, `--whiteouts=${opts.whiteouts}`];
+  if (opts.parent !== undefined) args.push("--parent", opts.parent);
+  const out = new PassThrough();
+  let child: ChildProcess;
+  try {
+    child = spawn(helperPath(), args, { stdio: ["ignore", "pipe", "pipe"] });
+  } catch (err) {
+    process.nextTick(() => out.destroy(err as Error));
+    return out;
+  }
+  const stderr = collectStderr(child);
+  child.stdout!.pipe(out, { end: false });
+  let exited = false;
+  child.on("error", (err) => {
+    exited = true;
+    out.destroy(new InternalError(`create a layer tar of ${dir}: start the native helper: ${err.message}`, { cause: err }));
+  });
+  child.on("close", (code, signal) => {
+    exited = true;
+    if (code === 0) out.end();
+    else out.destroy(new InternalError(`create a layer tar of ${dir}: ${failureText(stderr(), code, signal)}`));
+  });
+  // A consumer that gave up: the helper has nobody to write for.
+  out.on("close", () => {
+    if (!exited) child.kill("SIGKILL");
+  });
+  return out;
+}
+
+interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+function runHelper(args: string[]): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(helperPath(), args, { stdio: ["ignore", "ignore", "pipe"] });
+    const stderr = collectStderr(child);
+    child.on("error", (err) => reject(new InternalError(`start the native helper: ${err.message}`, { cause: err })));
+    child.on("close", (code, signal) => resolve({ code, signal, stderr: stderr() }));
+  });
+}
+
+async function btrfsOp(what: string, args: string[]): Promise<void> {
+  const r = await runHelper(["btrfs", ...args]);
+  if (r.code !== 0) throw new InternalError(`${what}: ${failureText(r.stderr, r.code, r.signal)}`);
+}
+
+/** True when `path` is on a btrfs filesystem. */
+export async function isBtrfs(path: string): Promise<boolean> {
+  const r = await runHelper(["btrfs", "is-btrfs", path]);
+  if (r.code === 0) return true;
+  if (r.code === 1) return false;
+  throw new InternalError(`check whether ${path} is on btrfs: ${failureText(r.stderr, r.code, r.signal)}`);
+}
+
+/** Creates an empty subvolume at `path` (its parent must exist, on btrfs). */
+export function btrfsSubvolumeCreate(path: string): Promise<void> {
+  return btrfsOp(`create btrfs subvolume ${path}`, ["subvolume-create", path]);
+}
+
+/** Snapshots subvolume `src` as a new subvolume `dst` (copy-on-write). */
+export function btrfsSnapshot(src: string, dst: string, opts: { readonly?: boolean } = {}): Promise<void> {
+  const args = ["snapshot", src, dst];
+  if (opts.readonly) args.push("--readonly");
+  return btrfsOp(`snapshot btrfs subvolume ${src} as ${dst}`, args);
+}
+
+/** Deletes the subvolume at `path`, and the subvolumes nested in it. */
+export function btrfsSubvolumeDelete(path: string): Promise<void> {
+  return btrfsOp(`delete btrfs subvolume ${path}`, ["subvolume-delete", path]);
+}

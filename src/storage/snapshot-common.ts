@@ -1,0 +1,34 @@
+/** Pieces every snapshotter needs. */
+import { lstat, readdir } from "node:fs/promises";
+import path from "node:path";
+import { InvalidArgumentError } from "../common/errors.ts";
+
+const KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** Snapshot keys become directory names: nothing that could climb out. */
+export function checkKey(key: string): string {
+  if (!KEY.test(key) || key.includes("..")) throw new InvalidArgumentError(`invalid snapshot key "${key}"`);
+  return key;
+}
+
+/** Bytes allocated and inodes under dir, hardlinks counted once (du's answer). */
+export async function diskUsage(dir: string): Promise<{ size: number; inodes: number }> {
+  const seen = new Set<string>();
+  let size = 0;
+  let inodes = 0;
+  const walk = async (p: string): Promise<void> => {
+    const st = await lstat(p, { bigint: true });
+    const id = `${st.dev}:${st.ino}`;
+    if (seen.has(id)) return;
+    seen.add(id);
+    inodes++;
+    size += Number(st.blocks) * 512;
+    if (st.isDirectory()) for (const name of await readdir(p)) await walk(path.join(p, name));
+  };
+  try {
+    await walk(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  return { size, inodes };
+}
