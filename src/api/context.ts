@@ -7,6 +7,8 @@
 import { NotImplementedError } from "../common/errors.ts";
 import type { EventBus } from "../daemon/events.ts";
 import type { AuthConfig } from "../spec/docker-api.ts";
+import type { ImageService } from "../image/service.ts";
+import type { RegistryOptions } from "../image/distribution.ts";
 
 export type LogFields = Record<string, unknown>;
 
@@ -60,8 +62,9 @@ export interface SystemInfoSource {
  * modules; until one lands its slot is `unknown` and its routes answer 501.
  */
 export interface DaemonServices {
-  // TODO(#3): type as src/image/service.ts's ImageService when it lands.
-  images?: unknown;
+  images?: ImageService;
+  /** How the daemon reaches registries (insecure registries, its own credentials). */
+  registry?: RegistryOptions;
   // TODO(#4): type as the engine's container service.
   containers?: unknown;
   system?: SystemInfoSource;

@@ -16,6 +16,10 @@ export interface DaemonConfig {
   pidfile: string;
   /** The group that may use the unix socket (dockerd's -G, "docker" there). */
   group: string;
+  /** overlay2, vfs or btrfs; chosen from the data root's filesystem when unset. */
+  storageDriver?: string;
+  /** Registries reached over plain HTTP (besides loopback): host[:port] or CIDR. */
+  insecureRegistries: string[];
 }
 
 export const DAEMON_FLAGS: FlagSpec[] = [
@@ -24,6 +28,8 @@ export const DAEMON_FLAGS: FlagSpec[] = [
   { name: "debug", short: "D", type: "bool", help: "Enable debug mode" },
   { name: "pidfile", short: "p", type: "string", value: "string", help: "Path to use for daemon PID file (default <data-root>/hakod.pid)" },
   { name: "group", short: "G", type: "string", value: "string", help: "Group for the unix socket", default: "hako" },
+  { name: "storage-driver", short: "s", type: "string", value: "string", help: "Storage driver to use (overlay2, vfs, btrfs)" },
+  { name: "insecure-registry", type: "list", value: "list", help: "Enable insecure registry communication" },
   { name: "version", short: "v", type: "bool", help: "Print version information and quit" },
   { name: "help", short: "h", type: "bool", help: "Print usage" },
 ];
@@ -66,6 +72,8 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonInvocation {
       debug: flags.debug as boolean,
       pidfile: path.resolve((flags.pidfile as string | undefined) ?? path.join(dataRoot, "hakod.pid")),
       group: flags.group as string,
+      storageDriver: flags["storage-driver"] as string | undefined,
+      insecureRegistries: flags["insecure-registry"] as string[],
     },
   };
 }

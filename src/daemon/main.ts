@@ -18,6 +18,8 @@ import { daemonUsage, parseDaemonArgs, type DaemonConfig } from "./config.ts";
 import { EventBus } from "./events.ts";
 import { prepareUnixSocket, removePidFile, removeSocket, secureUnixSocket, writePidFile } from "./listen.ts";
 import { LogfmtLogger } from "./log.ts";
+import { login, type RegistryOptions } from "../image/distribution.ts";
+import { openImageService } from "../image/setup.ts";
 
 /** The daemon's stable id (SystemInfo.ID), kept in <data-root>/engine-id as dockerd does. */
 function engineId(dataRoot: string): string {
@@ -34,8 +36,39 @@ function engineId(dataRoot: string): string {
 }
 
 /** Engine services as they exist today; each area adds its own here. */
-function createServices(): DaemonServices {
-  return {};
+/** The filesystem type under the data root, for docker info's "Backing Filesystem". */
+function backingFilesystem(dataRoot: string): string {
+  let best = "";
+  let type = "unknown";
+  for (const line of readFileSync("/proc/self/mounts", "utf8").split("\n")) {
+    const [, mountPoint, fstype] = line.split(" ");
+    if (!mountPoint || !fstype) continue;
+    if ((dataRoot === mountPoint || dataRoot.startsWith(mountPoint.endsWith("/") ? mountPoint : `${mountPoint}/`)) && mountPoint.length >= best.length) {
+      best = mountPoint;
+      type = fstype === "ext4" ? "extfs" : fstype;
+    }
+  }
+  return type;
+}
+
+async function createServices(config: DaemonConfig): Promise<DaemonServices> {
+  const images = await openImageService(config.dataRoot, { storageDriver: config.storageDriver });
+  const registry: RegistryOptions = { insecureRegistries: config.insecureRegistries };
+  return {
+    images,
+    registry,
+    authenticator: (auth) => login(auth, registry),
+    system: {
+      images: () => images.images.list().length,
+      storage: () => ({
+        driver: images.layers.snapshotter.driver,
+        status: [
+          ["Backing Filesystem", backingFilesystem(config.dataRoot)],
+          ["Supports d_type", "true"],
+        ],
+      }),
+    },
+  };
 }
 
 export async function runDaemon(config: DaemonConfig): Promise<void> {
@@ -64,7 +97,7 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
       settings: { dataRoot: config.dataRoot, debug: config.debug, hosts: config.hosts.map((h) => h.url) },
       log,
       events: new EventBus(),
-      services: createServices(),
+      services: await createServices(config),
       engineId: engineId(config.dataRoot),
       startedAt: new Date(),
     };

@@ -44,6 +44,17 @@ export class LayerStore {
     return path.join(this.root, `${layerKey(chainId)}.json`);
   }
 
+  /** Snapshots of registrations a crash interrupted: never a layer, always removable. */
+  async cleanTemporary(): Promise<number> {
+    let n = 0;
+    for (const s of this.snapshotter.list()) {
+      if (!s.key.startsWith("tmp-") && !s.key.endsWith("-init-tmp")) continue;
+      await this.snapshotter.remove(s.key).catch(() => {});
+      n++;
+    }
+    return n;
+  }
+
   has(chainId: string): boolean {
     try {
       readFileSync(this.file(chainId));
