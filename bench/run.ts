@@ -8,6 +8,9 @@
  *   BENCH_SEED=1      seed of the per-round random order
  *   BENCH_ONLY=a,b    only these variant keys (crun is always kept, for the ratios)
  *
+ * `npm run bench -- images` (or BENCH_ONLY=images) runs the images bench
+ * instead: push/pull/save/load beside skopeo, and a pull's memory (bench/images.ts).
+ *
  * Every container, cgroup and temporary directory it makes is removed at
  * the end, also on Ctrl-C or an error. Results: bench/results/latest.json
  * (bench/results/interrupted.json for a run stopped early).
@@ -222,6 +225,11 @@ async function main(): Promise<number> {
   if (process.getuid?.() !== 0) {
     log("bench: needs root (namespaces, mounts, cgroups); run it as root: sudo npm run bench");
     return 2;
+  }
+  // The images bench (bench/images.ts): `npm run bench -- images` or BENCH_ONLY=images.
+  if (process.argv.slice(2).includes("images") || only.includes("images")) {
+    const { runImagesBench } = await import("./images.ts");
+    return runImagesBench();
   }
   for (const [what, file] of [
     ["the native helper", SHIM],

@@ -2,6 +2,7 @@
  * pull, push and login: the image service talking to registries, with
  * Docker's progress messages (moby distribution/pull_v2.go, push_v2.go).
  */
+import { Transform } from "node:stream";
 import { InvalidArgumentError } from "../common/errors.ts";
 import type { AuthConfig, JSONMessage } from "../spec/docker-api.ts";
 import type { ImageConfig } from "../spec/oci-image.ts";
@@ -10,6 +11,8 @@ import { chainIds, shortId } from "./ids.ts";
 import type { ImageRecord } from "./image-store.ts";
 import { familiarString, normalize, parseReference, registryHost, repository, type Reference } from "./reference.ts";
 import { RegistryClient, type RegistryCredentials } from "./registry/client.ts";
+import { UnauthorizedError } from "./registry/errors.ts";
+import { throttled } from "./registry/jobs.ts";
 import { pullImage } from "./registry/pull.ts";
 import { pushImage } from "./registry/push.ts";
 import type { ImageService, Progress } from "./service.ts";
@@ -54,6 +57,13 @@ export async function pull(
   const client = registryClient(ref.domain, options.auth, options);
   const reference = ref.digest ?? ref.tag!;
   progress({ status: `Pulling from ${ref.path}`, id: ref.digest ?? ref.tag });
+  // Docker prints no layer lines for an image it already has ("Digest:", "Image is up to date"):
+  // "Already exists" lines wait until another line comes or the image turns out to be known.
+  let held: JSONMessage[] | undefined = [];
+  const release = (): void => {
+    for (const m of held ?? []) progress(m);
+    held = undefined;
+  };
   try {
     const result = await pullImage({
       client,
@@ -64,9 +74,18 @@ export async function pull(
       blobSink: async (desc, stream) => {
         await service.content.ingest({ digest: desc.digest, size: desc.size }, stream);
       },
-      onProgress: (e) => progress({ status: e.status, id: e.id, ...(e.progressDetail ? { progressDetail: e.progressDetail } : {}) }),
+      onProgress: (e) => {
+        const m: JSONMessage = { status: e.status, id: e.id, ...(e.progressDetail ? { progressDetail: e.progressDetail } : {}) };
+        if (held && e.status === "Already exists") held.push(m);
+        else {
+          release();
+          progress(m);
+        }
+      },
       signal: options.signal,
     });
+    if (service.images.get(result.configDescriptor.digest)) held = undefined;
+    else release();
     await service.content.ingest({ digest: result.manifest.digest }, result.manifest.bytes);
     if (result.index) await service.content.ingest({ digest: result.index.digest }, result.index.bytes);
     await service.content.ingest({ digest: result.configDescriptor.digest, size: result.configDescriptor.size }, result.config);
@@ -84,13 +103,20 @@ export async function pull(
       const id = shortId(desc.digest);
       if (!service.layers.has(chains[i]!)) {
         progress({ status: "Extracting", id, progressDetail: { current: 0, total: desc.size } });
+        // Counted in the pipe, not with a "data" listener: that would set the blob flowing
+        // before the extraction reads it (and lose the first chunks).
         let read = 0;
-        const blob = service.content.read(desc.digest);
-        blob.on("data", (chunk: Buffer) => {
-          read += chunk.length;
-          progress({ status: "Extracting", id, progressDetail: { current: read, total: desc.size } });
+        const report = throttled((n) => progress({ status: "Extracting", id, progressDetail: { current: n, total: desc.size } }), desc.size);
+        const counter = new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            read += chunk.length;
+            report(read);
+            cb(null, chunk);
+          },
         });
-        await service.layers.register(await decompressed(blob), i ? chains[i - 1] : undefined, diffIds[i]);
+        const blob = service.content.read(desc.digest);
+        blob.on("error", (err) => counter.destroy(err));
+        await service.layers.register(await decompressed(blob.pipe(counter)), i ? chains[i - 1] : undefined, diffIds[i]);
         progress({ status: "Pull complete", id });
       }
       size += service.layers.get(chains[i]!).size;
@@ -175,7 +201,17 @@ export async function login(auth: AuthConfig, options: RegistryOptions): Promise
   const domain = server.replace(/^https?:\/\//, "").replace(/\/v[12]\/?$/, "").replace(/\/$/, "");
   const client = registryClient(domain === "index.docker.io" ? "docker.io" : domain, auth, { ...options, credentialsFor: undefined });
   try {
-    const ping = await client.ping();
+    let ping;
+    try {
+      ping = await client.ping();
+    } catch (err) {
+      // dockerd's loginV2: "login attempt to http://host:5000/v2/ failed with status: 401 Unauthorized".
+      if ((err as { code?: string }).code === "ERR_UNAUTHORIZED") {
+        const endpoint = `${(await client.baseUrl()).origin}/v2/`;
+        throw new UnauthorizedError(`login attempt to ${endpoint} failed with status: 401 Unauthorized`, { cause: err });
+      }
+      throw err;
+    }
     if (!ping.authenticated && ping.auth) {
       // A bearer registry answers /v2/ only with a token: asking for one checks the password.
       await client.blobExists("hako-login-check/none", `sha256:${"0".repeat(64)}`).catch((err: unknown) => {

@@ -107,6 +107,9 @@ export class ImageService {
     // One pass: the bytes go to the content store as they are, and decompressed into the layer store.
     const toBlob = new PassThrough();
     const toLayer = new PassThrough();
+    // Their consumers see an error through their own reads (the ingest may not be reading yet).
+    toBlob.on("error", () => {});
+    toLayer.on("error", () => {});
     stream.on("data", (chunk: Buffer) => {
       progress?.(chunk.length);
       const a = toBlob.write(chunk);
@@ -116,8 +119,9 @@ export class ImageService {
         const resume = (): void => {
           if (!toBlob.writableNeedDrain && !toLayer.writableNeedDrain) stream.resume();
         };
-        toBlob.once("drain", resume);
-        toLayer.once("drain", resume);
+        // Only on the side that is full: the other one may never emit "drain" (a listener leak).
+        if (!a) toBlob.once("drain", resume);
+        if (!b) toLayer.once("drain", resume);
       }
     });
     stream.on("end", () => {
@@ -128,10 +132,18 @@ export class ImageService {
       toBlob.destroy(err);
       toLayer.destroy(err);
     });
-    const [blob, layer] = await Promise.all([
-      this.content.ingest({}, toBlob),
-      this.layers.register(decompress(toLayer, compression), parentChain),
-    ]);
+    const blobDone = this.content.ingest({}, toBlob);
+    const layerDone = this.layers.register(decompress(toLayer, compression), parentChain);
+    // One side failing stops the other: a paused ingest would keep its file and its input open.
+    const stop = (err: unknown): void => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      toBlob.destroy(e);
+      toLayer.destroy(e);
+      stream.destroy(e);
+    };
+    blobDone.catch(stop);
+    layerDone.catch(stop);
+    const [blob, layer] = await Promise.all([blobDone, layerDone]);
     return {
       diffId: layer.diffId,
       blob: { mediaType: layerMediaType(compression, false), digest: blob.digest, size: blob.size },

@@ -125,12 +125,19 @@ export class LayerStore {
 
   /**
    * Removes every layer not in `inUse` (chain IDs images and containers
-   * stand on, with their parents), leaf first. Returns the removed ones.
+   * stand on, with their parents) nor under a snapshot that is not a layer
+   * (a container's), leaf first. Returns the removed ones.
    */
   async prune(inUse: Iterable<string>): Promise<LayerRecord[]> {
     const keep = new Set<string>();
     const all = new Map(this.list().map((l) => [l.chainId, l]));
-    for (const top of inUse) {
+    // Snapshots that are not layers (a container's init layer, a registration in flight) pin what they stand on.
+    const byKey = new Map([...all.keys()].map((c) => [layerKey(c), c]));
+    const pinned = this.snapshotter
+      .list()
+      .filter((s) => !byKey.has(s.key) && s.parent !== undefined && byKey.has(s.parent))
+      .map((s) => byKey.get(s.parent!)!);
+    for (const top of [...inUse, ...pinned]) {
       for (let c: string | undefined = top; c && !keep.has(c); c = all.get(c)?.parent) keep.add(c);
     }
     const removed: LayerRecord[] = [];

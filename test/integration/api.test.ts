@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -73,22 +74,22 @@ describe("api: system endpoints and routing", () => {
   t("POST", "/version", 404, { message: "page not found" });
   t("GET", "/v1.44/nothing", 404, { message: "page not found" });
   t("OPTIONS", "/containers/json", 200, "");
-  // Image routes exist (501 until the image service lands); names may contain slashes and ports.
-  t("GET", "/images/foo/bar/json", 501, { message: "image inspect is not implemented yet" });
-  t("GET", "/v1.41/images/localhost:5000/foo/bar/json", 501, { message: "image inspect is not implemented yet" });
-  t("GET", "/images/localhost:5000/a/json/history", 501, { message: "image history is not implemented yet" });
-  t("POST", "/images/localhost:5000/a/b:1/push", 501, { message: "image push is not implemented yet" });
-  t("POST", "/images/a/b/tag?repo=x&tag=y", 501, { message: "image tag is not implemented yet" });
-  t("GET", "/images/a/b/get", 501, { message: "image save is not implemented yet" });
-  t("DELETE", "/images/localhost:5000/a/b:latest", 501, { message: "image removal is not implemented yet" });
-  t("GET", "/images/json", 501, { message: "image list is not implemented yet" });
-  t("GET", "/images/get?names=a", 501, { message: "image save is not implemented yet" });
-  t("POST", "/images/create?fromImage=alpine&tag=latest", 501);
-  t("POST", "/images/load", 501);
-  t("POST", "/images/prune", 501);
+  // Image routes: names may contain slashes and ports; the last /json, /history, ... decides the route.
+  t("GET", "/images/foo/bar/json", 404, { message: "No such image: foo/bar:latest" });
+  t("GET", "/v1.41/images/localhost:5000/foo/bar/json", 404, { message: "No such image: localhost:5000/foo/bar:latest" });
+  t("GET", "/images/localhost:5000/a/json/history", 404, { message: "No such image: localhost:5000/a/json:latest" });
+  t("POST", "/images/localhost:5000/a/b:1/push", 200, (res) =>
+    assert.equal(JSON.parse(res.body.trim().split("\n").at(-1)!).errorDetail.message, "An image does not exist locally with the tag: localhost:5000/a/b"),
+  );
+  t("POST", "/images/a/b/tag?repo=x&tag=y", 404, { message: "No such image: a/b:latest" });
+  t("GET", "/images/a/b/get", 404, { message: "No such image: a/b:latest" });
+  t("DELETE", "/images/localhost:5000/a/b:latest", 404, { message: "No such image: localhost:5000/a/b:latest" });
+  t("GET", "/images/json", 200, []);
+  t("GET", "/images/get?names=a", 404, { message: "No such image: a:latest" });
+  t("POST", "/images/create?fromImage=alpine&tag=bad%20tag", 400, { message: "invalid tag format" });
+  t("POST", "/images/load", 200, (res) => assert.ok(JSON.parse(res.body.trim().split("\n").at(-1)!).errorDetail, res.body));
+  t("POST", "/images/prune", 200, { ImagesDeleted: null, SpaceReclaimed: 0 });
   t("GET", "/images/search?term=alpine", 200, []);
-  t("POST", "/auth", { username: "u", password: "p", serveraddress: "localhost:5000" }, 200, { Status: "Login Succeeded" });
-  t("POST", "/auth", { Username: "u", unknownField: [1, 2, 3], nested: { x: 1 } }, 200, { Status: "Login Succeeded" });
   t("POST", "/auth", "{not json", 400, (res) => assert.match(res.json().message, /^invalid JSON in the request body/));
   t("POST", "/auth", "", 400, { message: "the request body is empty: a JSON object was expected" });
   t("POST", "/auth", "[1,2]", 400, { message: "the request body must be a JSON object, not an array" });
@@ -187,6 +188,25 @@ describe("api: system endpoints and routing", () => {
     socket.destroy();
     for (let i = 0; i < 100 && (await d.request("GET", "/info")).json().NEventsListener !== 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal((await d.request("GET", "/info")).json().NEventsListener, 0);
+  });
+
+  test("POST /auth checks credentials at the registry; field names match case-insensitively, unknown fields are ignored", async () => {
+    // A registry without auth on 127.0.0.1: /v2/ answers 200.
+    const registry = http.createServer((req, res) => res.writeHead(req.url === "/v2/" ? 200 : 404, { "Content-Type": "application/json" }).end("{}"));
+    await new Promise<void>((resolve) => registry.listen(0, "127.0.0.1", resolve));
+    const host = `127.0.0.1:${(registry.address() as net.AddressInfo).port}`;
+    try {
+      for (const body of [
+        { username: "u", password: "p", serveraddress: host },
+        { Username: "u", Password: "p", ServerAddress: host, unknownField: [1, 2, 3], nested: { x: 1 } },
+      ]) {
+        const res = await d.request("POST", "/auth", { body });
+        assert.equal(res.status, 200, res.body);
+        assert.deepEqual(res.json(), { Status: "Login Succeeded" });
+      }
+    } finally {
+      await new Promise<void>((resolve) => registry.close(() => resolve()));
+    }
   });
 
   test("malformed JSON is a 400 and the daemon keeps answering", async () => {

@@ -6,7 +6,20 @@
  * implemented yet" until their issue lands.
  */
 import type { CliCommand, TopLevelEntry } from "./command.ts";
+import { bootstrap } from "./image/bootstrap.ts";
+import { history } from "./image/history.ts";
+import { importCmd } from "./image/import.ts";
+import { imageInspect, inspect } from "./image/inspect.ts";
+import { imageLs } from "./image/list.ts";
+import { load } from "./image/load.ts";
+import { imagePrune } from "./image/prune.ts";
+import { pull } from "./image/pull.ts";
+import { push } from "./image/push.ts";
+import { imageRm } from "./image/remove.ts";
+import { save } from "./image/save.ts";
+import { tag } from "./image/tag.ts";
 import { info } from "./info.ts";
+import { login, logout } from "./registry/login.ts";
 import { version } from "./version.ts";
 
 function planned(name: string, usage: string, summary: string, extra: Partial<CliCommand> = {}): CliCommand {
@@ -42,17 +55,6 @@ const wait = planned("wait", "CONTAINER [CONTAINER...]", "Block until one or mor
 
 // image
 const build = planned("build", "[OPTIONS] PATH | URL | -", "Build an image from a Dockerfile");
-const history = planned("history", "[OPTIONS] IMAGE", "Show the history of an image");
-const importCmd = planned("import", "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]", "Import the contents from a tarball to create a filesystem image");
-const imageInspect = planned("inspect", "[OPTIONS] IMAGE [IMAGE...]", "Display detailed information on one or more images");
-const load = planned("load", "[OPTIONS]", "Load an image from a tar archive or STDIN");
-const imageLs = planned("ls", "[OPTIONS] [REPOSITORY[:TAG]]", "List images", { aliases: ["list"] });
-const imagePrune = planned("prune", "[OPTIONS]", "Remove unused images");
-const pull = planned("pull", "[OPTIONS] NAME[:TAG|@DIGEST]", "Download an image from a registry");
-const push = planned("push", "[OPTIONS] NAME[:TAG]", "Upload an image to a registry");
-const imageRm = planned("rm", "[OPTIONS] IMAGE [IMAGE...]", "Remove one or more images", { aliases: ["remove"] });
-const save = planned("save", "[OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive (streamed to STDOUT by default)");
-const tag = planned("tag", "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE");
 
 // system
 const df = planned("df", "[OPTIONS]", "Show hako disk usage");
@@ -106,7 +108,7 @@ const image: CliCommand = {
   name: "image",
   usage: "COMMAND",
   summary: "Manage images",
-  subcommands: [build, history, importCmd, imageInspect, load, imageLs, imagePrune, pull, push, imageRm, save, tag],
+  subcommands: [bootstrap, build, history, importCmd, imageInspect, load, imageLs, imagePrune, pull, push, imageRm, save, tag],
 };
 
 const system: CliCommand = {
@@ -116,10 +118,7 @@ const system: CliCommand = {
   subcommands: [df, events, info, systemPrune],
 };
 
-const login = planned("login", "[OPTIONS] [SERVER]", "Authenticate to a registry");
-const logout = planned("logout", "[SERVER]", "Log out from a registry");
 const search = planned("search", "[OPTIONS] TERM", "Search Docker Hub for images");
-const inspect = planned("inspect", "[OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information on hako objects");
 
 /** The top of the command line, in docker's groups and order. */
 export const TOP_LEVEL: TopLevelEntry[] = [
