@@ -5,7 +5,7 @@
 import { Transform } from "node:stream";
 import { InvalidArgumentError } from "../common/errors.ts";
 import type { AuthConfig, JSONMessage } from "../spec/docker-api.ts";
-import type { ImageConfig } from "../spec/oci-image.ts";
+import type { Descriptor, ImageConfig } from "../spec/oci-image.ts";
 import { decompressed } from "./compression.ts";
 import { chainIds, shortId } from "./ids.ts";
 import type { ImageRecord } from "./image-store.ts";
@@ -64,49 +64,53 @@ export async function pull(
     for (const m of held ?? []) progress(m);
     held = undefined;
   };
-  try {
-    const result = await pullImage({
-      client,
-      repo: ref.path,
-      reference,
-      platform: options.platform,
-      hasBlob: (digest) => service.content.has(digest),
-      blobSink: async (desc, stream) => {
-        await service.content.ingest({ digest: desc.digest, size: desc.size }, stream);
-      },
-      onProgress: (e) => {
-        const m: JSONMessage = { status: e.status, id: e.id, ...(e.progressDetail ? { progressDetail: e.progressDetail } : {}) };
-        if (held && e.status === "Already exists") held.push(m);
-        else {
-          release();
-          progress(m);
-        }
-      },
-      signal: options.signal,
-    });
-    if (service.images.get(result.configDescriptor.digest)) held = undefined;
-    else release();
-    await service.content.ingest({ digest: result.manifest.digest }, result.manifest.bytes);
-    if (result.index) await service.content.ingest({ digest: result.index.digest }, result.index.bytes);
-    await service.content.ingest({ digest: result.configDescriptor.digest, size: result.configDescriptor.size }, result.config);
+  // Layers extract bottom up while the ones above them still download, as Docker does.
+  const waiting = new Map<string, { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void }>();
+  const blobReady = (digest: string): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } => {
+    let w = waiting.get(digest);
+    if (!w) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => {});
+      w = { promise, resolve, reject };
+      waiting.set(digest, w);
+    }
+    return w;
+  };
+  const downloaded = new Map<string, string>();
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  let extraction: Promise<{ diffIds: string[]; size: number; config: ImageConfig }> | undefined;
+  let extractionError: unknown;
 
-    const config = JSON.parse(result.config.toString("utf8")) as ImageConfig;
+  const emit = (m: JSONMessage): void => {
+    release();
+    progress(m);
+  };
+  const extractAll = async (configBytes: Buffer, layers: Descriptor[]): Promise<{ diffIds: string[]; size: number; config: ImageConfig }> => {
+    const config = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
     const diffIds = config.rootfs?.diff_ids ?? [];
-    if (diffIds.length !== result.layers.length) {
-      throw new InvalidArgumentError(`image config lists ${diffIds.length} layers but the manifest ${result.layers.length}`);
+    if (diffIds.length !== layers.length) {
+      throw new InvalidArgumentError(`image config lists ${diffIds.length} layers but the manifest ${layers.length}`);
     }
     const chains = chainIds(diffIds);
     let size = 0;
     // Layers are applied bottom up: each stands on the one before.
-    for (let i = 0; i < result.layers.length; i++) {
-      const desc = result.layers[i]!;
+    for (let i = 0; i < layers.length; i++) {
+      const desc = layers[i]!;
       const id = shortId(desc.digest);
       if (!service.layers.has(chains[i]!)) {
-        progress({ status: "Extracting", id, progressDetail: { current: 0, total: desc.size } });
+        if (!service.content.has(desc.digest)) await blobReady(desc.digest).promise;
+        emit({ status: "Extracting", id, progressDetail: { current: 0, total: desc.size } });
         // Counted in the pipe, not with a "data" listener: that would set the blob flowing
         // before the extraction reads it (and lose the first chunks).
         let read = 0;
-        const report = throttled((n) => progress({ status: "Extracting", id, progressDetail: { current: n, total: desc.size } }), desc.size);
+        const report = throttled((n) => emit({ status: "Extracting", id, progressDetail: { current: n, total: desc.size } }), desc.size);
         const counter = new Transform({
           transform(chunk: Buffer, _enc, cb) {
             read += chunk.length;
@@ -117,10 +121,58 @@ export async function pull(
         const blob = service.content.read(desc.digest);
         blob.on("error", (err) => counter.destroy(err));
         await service.layers.register(await decompressed(blob.pipe(counter)), i ? chains[i - 1] : undefined, diffIds[i]);
-        progress({ status: "Pull complete", id });
+        emit({ status: "Pull complete", id });
       }
       size += service.layers.get(chains[i]!).size;
     }
+    return { diffIds, size, config };
+  };
+
+  try {
+    let result;
+    try {
+      result = await pullImage({
+        client,
+        repo: ref.path,
+        reference,
+        platform: options.platform,
+        hasBlob: (digest) => service.content.has(digest),
+        blobSink: async (desc, stream) => {
+          await service.content.ingest({ digest: desc.digest, size: desc.size }, stream);
+          // Ready for extraction once "Download complete" is out, so the lines keep Docker's order.
+          downloaded.set(shortId(desc.digest), desc.digest);
+        },
+        onLayers: (configBytes, layers) => {
+          extraction = extractAll(configBytes, layers);
+          extraction.catch((err: unknown) => {
+            extractionError = err;
+            controller.abort(err);
+          });
+        },
+        onProgress: (e) => {
+          const digest = e.status === "Download complete" ? downloaded.get(e.id) : undefined;
+          if (digest) queueMicrotask(() => blobReady(digest).resolve());
+          const m: JSONMessage = { status: e.status, id: e.id, ...(e.progressDetail ? { progressDetail: e.progressDetail } : {}) };
+          if (held && e.status === "Already exists") held.push(m);
+          else {
+            release();
+            progress(m);
+          }
+        },
+        signal: controller.signal,
+      });
+    } catch (err) {
+      for (const w of waiting.values()) w.reject(err);
+      if (extraction) await extraction.catch(() => {});
+      throw extractionError ?? err;
+    }
+    if (service.images.get(result.configDescriptor.digest)) held = undefined;
+    else release();
+    const { diffIds, size, config } = await extraction!;
+    await service.content.ingest({ digest: result.manifest.digest }, result.manifest.bytes);
+    if (result.index) await service.content.ingest({ digest: result.index.digest }, result.index.bytes);
+    await service.content.ingest({ digest: result.configDescriptor.digest, size: result.configDescriptor.size }, result.config);
+
     const id = result.configDescriptor.digest;
     const existed = service.images.get(id);
     const wasTagged = ref.tag ? service.images.tagsOf(id).includes(`${repository(ref)}:${ref.tag}`) : true;
@@ -141,6 +193,7 @@ export async function pull(
     progress({ status: existed && wasTagged ? `Status: Image is up to date for ${shown}` : `Status: Downloaded newer image for ${shown}` });
     return service.images.get(id)!;
   } finally {
+    options.signal?.removeEventListener("abort", onAbort);
     client.close();
   }
 }

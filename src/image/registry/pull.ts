@@ -31,6 +31,8 @@ export interface PullOptions {
   /** true when the caller already holds the blob: it is not downloaded ("Already exists") */
   hasBlob: (digest: string) => boolean | Promise<boolean>;
   onProgress?: (event: PullProgress) => void;
+  /** The verified config and the layer list, once known and before any layer downloads (to overlap extraction). */
+  onLayers?: (config: Buffer, layers: Descriptor[]) => void;
   /** parallel layer downloads (default 3, Docker's max-concurrent-downloads) */
   concurrency?: number;
   /** retries of a layer download after a network failure (default 2) */
@@ -191,6 +193,8 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
     async () => readAll(await client.getBlob(repo, configDescriptor.digest, { size: configDescriptor.size, signal }), MAX_CONFIG_BYTES),
     { retries: opts.retries ?? 2, delayMs: opts.retryDelayMs ?? 1000, signal },
   );
+
+  opts.onLayers?.(config, layers);
 
   // 3. the layers: one set of events per distinct blob
   const distinct: Descriptor[] = [];
