@@ -3,7 +3,7 @@
  * snapshotter the root's filesystem suits (btrfs on btrfs, else overlay2
  * where the kernel has it, else vfs), unless one is asked for.
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { InvalidArgumentError } from "../common/errors.ts";
 import { isBtrfs } from "../native/tools.ts";
@@ -47,6 +47,7 @@ export function openSnapshotter(dataRoot: string, driver: StorageDriver): Snapsh
 }
 
 export async function openImageService(dataRoot: string, options: { storageDriver?: string } = {}): Promise<ImageService> {
+  mkdirSync(dataRoot, { recursive: true, mode: 0o711 });
   const driver = await chooseDriver(dataRoot, options.storageDriver);
   const content = new ContentStore(path.join(dataRoot, "content"));
   // A pull killed half-way leaves only ingest files: never a visible broken blob.
