@@ -1,0 +1,40 @@
+/**
+ * docker rmi's rules with containers in the picture: a tag can go while a
+ * container uses the image (the image stays, unnamed), the image itself
+ * cannot without -f, and never while a container runs.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { createBusyboxImage } from "../../src/image/busybox.ts";
+import { openTempImageService } from "../helpers/images.ts";
+
+const skip = process.getuid?.() === 0 ? false : "needs root (layers with owners and devices)";
+
+describe("image remove with containers", { skip }, () => {
+  test("refuses an image a container uses unless forced; never a running one's", async () => {
+    const t = await openTempImageService();
+    try {
+      const svc = t.service;
+      const image = await createBusyboxImage(svc);
+      const users: { id: string; running: boolean }[] = [{ id: "c".repeat(64), running: false }];
+      svc.containerUsage = () => users;
+
+      await assert.rejects(svc.remove("busybox"), /unable to remove repository reference "busybox" \(must force\) - container cccccccccccc is using its referenced image/);
+      await assert.rejects(svc.remove(image.id), /unable to delete [0-9a-f]{12} \(must be forced\) - image is being used by stopped container cccccccccccc/);
+
+      users[0]!.running = true;
+      await assert.rejects(svc.remove(image.id, { force: true }), /\(cannot be forced\) - image is being used by running container cccccccccccc/);
+
+      // A second name can go: the image keeps its other one.
+      svc.tag("busybox", "other:1");
+      assert.deepEqual(await svc.remove("other:1"), [{ Untagged: "other:1" }]);
+
+      users[0]!.running = false;
+      const forced = await svc.remove(image.id, { force: true });
+      assert.ok(forced.some((r) => r.Untagged === "busybox:latest"));
+      assert.ok(forced.some((r) => r.Deleted === image.id));
+    } finally {
+      t.cleanup();
+    }
+  });
+});
