@@ -47,57 +47,18 @@ import { MediaType, type ImageConfig } from "../src/spec/oci-image.ts";
 import { spawnChildPull } from "../test/helpers/images.ts";
 import { registrySkipReason, startRegistry, type TestRegistry } from "../test/helpers/registry.ts";
 import { entryBlocks, header } from "../test/helpers/tar-writer.ts";
+import { Cleanup, intEnv, log, mulberry32, onStopSignal, runMain, table } from "./common.ts";
 import { summarize } from "./stats.ts";
 
 const MB = 1024 * 1024;
-
-function log(msg: string): void {
-  process.stderr.write(`${msg}\n`);
-}
-
-function intEnv(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number.parseInt(raw, 10);
-  if (!Number.isFinite(n) || n < min) throw new Error(`${name}=${raw}: expected an integer >= ${min}`);
-  return n;
-}
 
 function have(cmd: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
 }
 
-class Cleanup {
-  readonly #steps: { what: string; fn: () => unknown }[] = [];
-  add(what: string, fn: () => unknown): void {
-    this.#steps.push({ what, fn });
-  }
-  async run(): Promise<void> {
-    for (const step of this.#steps.splice(0).reverse()) {
-      try {
-        await step.fn();
-      } catch (err) {
-        log(`clean-up: ${step.what}: ${(err as Error).message}`);
-      }
-    }
-  }
-}
-
 let interrupted: string | undefined;
 
 // ------------------------------------------------------------------ the image
-
-/** A small seeded PRNG (mulberry32): the same image every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = "container image layer overlay whiteout registry manifest digest config kernel namespace cgroup mount snapshot chain blob tar gzip pull push".split(" ");
 
@@ -195,16 +156,6 @@ function dockerStatus(): string | undefined {
   if (!have("docker")) return undefined;
   const r = spawnSync("docker", ["version", "--format", "{{.Server.Version}}"], { encoding: "utf8", timeout: 10_000 });
   return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
-}
-
-function table(rows: string[][], right: Set<number>): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
-  return rows
-    .map((r, i) => {
-      const line = r.map((cell, c) => (right.has(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join("  ").trimEnd();
-      return i === 0 ? `${line}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : line;
-    })
-    .join("\n");
 }
 
 /** Peak RSS of a pull of one big incompressible layer, in a child process. */
@@ -307,12 +258,7 @@ export async function runImagesBench(): Promise<number> {
   const skopeoVersion = haveSkopeo ? spawnSync("skopeo", ["--version"], { encoding: "utf8" }).stdout.trim() : undefined;
   const docker = dockerStatus();
 
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.on(sig, () => {
-      if (!interrupted) log(`\n${sig}: stopping after the current step, then cleaning up`);
-      interrupted = sig;
-    });
-  }
+  onStopSignal("step", (sig) => (interrupted = sig));
 
   const cleanup = new Cleanup();
   const tmp = mkdtempSync(path.join(os.tmpdir(), "hako-bench-images-"));
@@ -514,13 +460,5 @@ export async function runImagesBench(): Promise<number> {
 }
 
 if (require.main === module) {
-  runImagesBench().then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      log(`bench images: ${(err as Error)?.stack ?? err}`);
-      process.exitCode = 1;
-    },
-  );
+  runMain(runImagesBench, "bench images");
 }

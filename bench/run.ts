@@ -22,6 +22,7 @@ import { openCgroup } from "../src/cgroups/open.ts";
 import { encodePlan, PlanMode } from "../src/native/plan.ts";
 import { planContainer } from "../src/runtime/plan.ts";
 import { dockerLikeSpec, TestBundle } from "../test/helpers/bundle.ts";
+import { Cleanup, intEnv, log, mulberry32, onStopSignal, runMain, table } from "./common.ts";
 import { Executor, GNU_TIME, type JobResult } from "./exec.ts";
 import { CGV1_NS_MODE, NsRunner } from "./ns-client.ts";
 import { buildVariants, commandPath, firstLine, type BenchContext, type RunKind, type Variant } from "./runtimes.ts";
@@ -34,25 +35,8 @@ const HAKO_RUNTIME = path.join(PROJECT, "bin/hako-runtime");
 const CGROUP_ROOT = "/sys/fs/cgroup";
 const CGROUP_PARENT = "/hako-bench";
 
-function intEnv(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number.parseInt(raw, 10);
-  if (!Number.isFinite(n) || n < min) throw new Error(`${name}=${raw}: expected an integer >= ${min}`);
-  return n;
-}
-
-function log(msg: string): void {
-  process.stderr.write(`${msg}\n`);
-}
-
 let interrupted: string | undefined;
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.on(sig, () => {
-    if (!interrupted) log(`\n${sig}: stopping after the current run, then cleaning up`);
-    interrupted = sig;
-  });
-}
+onStopSignal("run", (sig) => (interrupted = sig));
 
 /** Lets signal handlers run between runs (spawnSync blocks the loop). */
 const tick = (): Promise<void> => new Promise((res) => setImmediate(res));
@@ -159,36 +143,6 @@ function sweepCgroups(base: string): string[] {
   return problems;
 }
 
-class Cleanup {
-  readonly #steps: { what: string; fn: () => void | Promise<void> }[] = [];
-
-  add(what: string, fn: () => void | Promise<void>): void {
-    this.#steps.push({ what, fn });
-  }
-
-  async run(): Promise<void> {
-    for (const step of this.#steps.splice(0).reverse()) {
-      try {
-        await step.fn();
-      } catch (err) {
-        log(`clean-up: ${step.what}: ${(err as Error).message}`);
-      }
-    }
-  }
-}
-
-/** A small seeded PRNG (mulberry32): the same seed gives the same run orders. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function shuffle<T>(items: readonly T[], random: () => number): T[] {
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
@@ -203,16 +157,6 @@ function shuffle<T>(items: readonly T[], random: () => number): T[] {
 const fmt = (ms: number | undefined): string => (ms === undefined || Number.isNaN(ms) ? "-" : ms.toFixed(2));
 const ratio = (a: number | undefined, b: number | undefined): string =>
   a === undefined || b === undefined || b === 0 ? "-" : `${(a / b).toFixed(2)}x`;
-
-function table(rows: string[][], rightAligned: Set<number>): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
-  return rows
-    .map((r, i) => {
-      const line = r.map((cell, c) => (rightAligned.has(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join("  ");
-      return i === 0 ? `${line.trimEnd()}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : line.trimEnd();
-    })
-    .join("\n");
-}
 
 // ---------------------------------------------------------------------- main
 
@@ -475,12 +419,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    log(`bench: ${(err as Error)?.stack ?? err}`);
-    process.exitCode = 1;
-  },
-);
+runMain(main, "bench");

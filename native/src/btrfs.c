@@ -58,47 +58,71 @@ static int open_parent(const char *path, char **copy, const char **name)
 	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
-static int subvolume_create(const char *path)
+/* Copies name into an ioctl's name field of size bytes; -1 with ENAMETOOLONG when it does not fit with its NUL. */
+static int set_name(char *field, size_t size, const char *name)
+{
+	if (strlen(name) >= size) { errno = ENAMETOOLONG; return -1; }
+	strcpy(field, name);
+	return 0;
+}
+
+/*
+ * Calls op with the directory holding path and path's last component, the
+ * pair every subvolume ioctl takes. A parent that cannot be opened fails
+ * as "<what> <path>".
+ */
+static int at_parent(const char *what, const char *path, int (*op)(int dfd, const char *name, const void *arg), const void *arg)
 {
 	char *copy;
 	const char *name;
 	int dfd = open_parent(path, &copy, &name);
-	if (dfd < 0) return fail("subvolume-create", path, errno);
-	struct btrfs_ioctl_vol_args args;
-	memset(&args, 0, sizeof args);
-	if (strlen(name) > BTRFS_PATH_NAME_MAX) return fail("subvolume-create", path, ENAMETOOLONG);
-	strcpy(args.name, name);
-	int r = ioctl(dfd, BTRFS_IOC_SUBVOL_CREATE, &args);
-	int err = errno;
+	if (dfd < 0) {
+		int err = errno;
+		free(copy);
+		return fail(what, path, err);
+	}
+	int r = op(dfd, name, arg);
 	close(dfd);
 	free(copy);
-	return r < 0 ? fail("subvolume-create", path, err) : 0;
+	return r;
+}
+
+static int create_at(int dfd, const char *name, const void *path)
+{
+	struct btrfs_ioctl_vol_args args;
+	memset(&args, 0, sizeof args);
+	if (set_name(args.name, sizeof args.name, name) < 0 || ioctl(dfd, BTRFS_IOC_SUBVOL_CREATE, &args) < 0)
+		return fail("subvolume-create", path, errno);
+	return 0;
+}
+
+static int subvolume_create(const char *path) { return at_parent("subvolume-create", path, create_at, path); }
+
+struct snapshot_args { const char *src, *dst; int sfd, readonly; };
+
+static int snapshot_at(int dfd, const char *name, const void *arg)
+{
+	const struct snapshot_args *s = arg;
+	struct btrfs_ioctl_vol_args_v2 args;
+	memset(&args, 0, sizeof args);
+	args.fd = s->sfd;
+	args.flags = s->readonly ? BTRFS_SUBVOL_RDONLY : 0;
+	if (set_name(args.name, sizeof args.name, name) < 0) return fail("snapshot", s->dst, errno);
+	if (ioctl(dfd, BTRFS_IOC_SNAP_CREATE_V2, &args) < 0) {
+		dprintf(2, "btrfs: snapshot %s %s: %s\n", s->src, s->dst, strerror(errno));
+		return 1;
+	}
+	return 0;
 }
 
 static int snapshot(const char *src, const char *dst, int readonly)
 {
 	int sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sfd < 0) return fail("snapshot: open", src, errno);
-	char *copy;
-	const char *name;
-	int dfd = open_parent(dst, &copy, &name);
-	if (dfd < 0) return fail("snapshot: open the parent of", dst, errno);
-	struct btrfs_ioctl_vol_args_v2 args;
-	memset(&args, 0, sizeof args);
-	if (strlen(name) > BTRFS_SUBVOL_NAME_MAX) return fail("snapshot", dst, ENAMETOOLONG);
-	args.fd = sfd;
-	args.flags = readonly ? BTRFS_SUBVOL_RDONLY : 0;
-	strcpy(args.name, name);
-	int r = ioctl(dfd, BTRFS_IOC_SNAP_CREATE_V2, &args);
-	int err = errno;
-	close(dfd);
+	const struct snapshot_args s = { src, dst, sfd, readonly };
+	int r = at_parent("snapshot: open the parent of", dst, snapshot_at, &s);
 	close(sfd);
-	free(copy);
-	if (r < 0) {
-		dprintf(2, "btrfs: snapshot %s %s: %s\n", src, dst, strerror(err));
-		return 1;
-	}
-	return 0;
+	return r;
 }
 
 static int destroy_at(int dfd, const char *name, const char *shown);
@@ -139,8 +163,7 @@ static int destroy_at(int dfd, const char *name, const char *shown)
 {
 	struct btrfs_ioctl_vol_args args;
 	memset(&args, 0, sizeof args);
-	if (strlen(name) > BTRFS_PATH_NAME_MAX) { errno = ENAMETOOLONG; return fail("subvolume-delete", shown, errno); }
-	strcpy(args.name, name);
+	if (set_name(args.name, sizeof args.name, name) < 0) return fail("subvolume-delete", shown, errno);
 	if (ioctl(dfd, BTRFS_IOC_SNAP_DESTROY, &args) == 0) return 0;
 	if (errno != ENOTEMPTY) return fail("subvolume-delete", shown, errno);
 	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -152,17 +175,9 @@ static int destroy_at(int dfd, const char *name, const char *shown)
 	return 0;
 }
 
-static int subvolume_delete(const char *path)
-{
-	char *copy;
-	const char *name;
-	int dfd = open_parent(path, &copy, &name);
-	if (dfd < 0) return fail("subvolume-delete", path, errno);
-	int r = destroy_at(dfd, name, path);
-	close(dfd);
-	free(copy);
-	return r;
-}
+static int delete_at(int dfd, const char *name, const void *path) { return destroy_at(dfd, name, path); }
+
+static int subvolume_delete(const char *path) { return at_parent("subvolume-delete", path, delete_at, path); }
 
 static int is_btrfs(const char *path)
 {

@@ -8,6 +8,8 @@
 #ifndef HAKO_TAR_H
 #define HAKO_TAR_H
 
+#include <dirent.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +87,21 @@ void strset_free(struct strset *s);
  * followed, and dirfd pins the directory already resolved inside the root.
  */
 void tar_fd_path(char *buf, size_t size, int dirfd, const char *name);
+
+/*
+ * Reports a failure on stderr and exits 1:
+ * "<tool>: [<where>: ]<what>[: <strerror(err)>]", where is left out when
+ * NULL and the strerror when err is 0 (the failure is no system call's).
+ */
+_Noreturn void tar_vfail(const char *tool, const char *where, int err, const char *fmt, va_list ap);
+
+/*
+ * The names in d but "." and "..", sorted by bytes, for output that does
+ * not depend on the order the filesystem lists them in. -1 with errno set
+ * when the directory cannot be read; free the result with tar_free_names.
+ */
+int tar_read_names(DIR *d, char ***names, size_t *count);
+void tar_free_names(char **names, size_t count);
 
 /* Raises the soft open-files limit to the hard one: a deep tree holds a fd per level. */
 void tar_raise_nofile(void);

@@ -1,8 +1,9 @@
-/* What the tar reader and writer share: header numbers, name cleaning, small containers. */
+/* What the tar reader and writer share: header numbers, name cleaning, directory listings, failure messages, small containers. */
 #define _GNU_SOURCE
 #include "tar.h"
 #include "util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,4 +185,45 @@ void tar_raise_nofile(void)
 		rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
+}
+
+_Noreturn void tar_vfail(const char *tool, const char *where, int err, const char *fmt, va_list ap)
+{
+	char what[1024];
+	vsnprintf(what, sizeof what, fmt, ap);
+	const char *sep = where ? ": " : "";
+	if (!where) where = "";
+	if (err) dprintf(2, "%s: %s%s%s: %s\n", tool, where, sep, what, strerror(err));
+	else dprintf(2, "%s: %s%s%s\n", tool, where, sep, what);
+	exit(1);
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int tar_read_names(DIR *d, char ***names, size_t *count)
+{
+	char **list = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	while ((errno = 0, de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+		if (n == cap) list = xrealloc(list, (cap = cap ? cap * 2 : 64) * sizeof *list);
+		list[n++] = xstrdup(de->d_name);
+	}
+	if (errno) {
+		int err = errno;
+		tar_free_names(list, n);
+		errno = err;
+		return -1;
+	}
+	qsort(list, n, sizeof *list, cmp_name);
+	*names = list;
+	*count = n;
+	return 0;
+}
+
+void tar_free_names(char **names, size_t count)
+{
+	for (size_t i = 0; i < count; i++) free(names[i]);
+	free(names);
 }

@@ -92,16 +92,9 @@ static struct {
 
 __attribute__((format(printf, 2, 3))) _Noreturn static void fail(int err, const char *fmt, ...)
 {
-	char what[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
-	va_end(ap);
-	char where[4200] = "";
-	if (g.current) snprintf(where, sizeof where, "%s: ", g.current);
-	if (err) dprintf(2, "tar-create: %s%s: %s\n", where, what, strerror(err));
-	else dprintf(2, "tar-create: %s%s\n", where, what);
-	exit(1);
+	tar_vfail("tar-create", g.current, err, fmt, ap);
 }
 
 /* ---- output ---- */
@@ -595,8 +588,6 @@ static int differs(int dirfd, int pdirfd, const char *name, const struct stat *a
 	return !same;
 }
 
-static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 /* The names in a directory, sorted by bytes. */
 static char **read_names(int dirfd, size_t *count)
 {
@@ -604,25 +595,10 @@ static char **read_names(int dirfd, size_t *count)
 	if (fd < 0) fail(errno, "open directory");
 	DIR *d = fdopendir(fd);
 	if (!d) fail(errno, "open directory");
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	while ((errno = 0, de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-		if (n == cap) names = xrealloc(names, (cap = cap ? cap * 2 : 64) * sizeof *names);
-		names[n++] = xstrdup(de->d_name);
-	}
-	if (errno) fail(errno, "read directory");
+	char **names;
+	if (tar_read_names(d, &names, count) < 0) fail(errno, "read directory");
 	closedir(d);
-	qsort(names, n, sizeof *names, cmp_name);
-	*count = n;
 	return names;
-}
-
-static void free_names(char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++) free(names[i]);
-	free(names);
 }
 
 /*
@@ -686,8 +662,8 @@ static void walk(int dirfd, const char *path, int pdirfd)
 		}
 		free(child);
 	}
-	free_names(names, n);
-	if (pnames) free_names(pnames, pn);
+	tar_free_names(names, n);
+	if (pnames) tar_free_names(pnames, pn);
 }
 
 int tar_create_main(int argc, char **argv)

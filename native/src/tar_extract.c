@@ -96,14 +96,9 @@ static struct {
 /* A failing system call: "<entry>: <what>: <strerror>". */
 __attribute__((format(printf, 2, 3))) _Noreturn static void fail(int err, const char *fmt, ...)
 {
-	char what[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
-	va_end(ap);
-	if (g.entry) dprintf(2, "tar-extract: %s: %s: %s\n", g.entry, what, strerror(err));
-	else dprintf(2, "tar-extract: %s: %s\n", what, strerror(err));
-	exit(1);
+	tar_vfail("tar-extract", g.entry, err, fmt, ap);
 }
 
 /* The archive itself is wrong; TypeScript tells these apart by "invalid archive". */
@@ -640,8 +635,6 @@ static void apply_whiteout(const struct entry *e, const char *dir, const char *n
 	close(pfd);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 /* Delete mode's opaque dir: remove every child this layer did not write, recursively. */
 static void clear_unwritten(int dfd, const char *dpath)
 {
@@ -649,17 +642,10 @@ static void clear_unwritten(int dfd, const char *dpath)
 	if (rfd < 0) fail(errno, "dup");
 	DIR *d = fdopendir(rfd);
 	if (!d) fail(errno, "read directory %s", dpath);
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	while ((errno = 0, de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-		if (n == cap) names = xrealloc(names, (cap = cap ? cap * 2 : 32) * sizeof *names);
-		names[n++] = xstrdup(de->d_name);
-	}
-	if (errno) fail(errno, "read directory %s", dpath);
+	char **names;
+	size_t n;
+	if (tar_read_names(d, &names, &n) < 0) fail(errno, "read directory %s", dpath);
 	closedir(d);
-	qsort(names, n, sizeof *names, cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		size_t plen = strlen(dpath);
 		char *child = xmalloc(plen + strlen(names[i]) + 2);
@@ -676,9 +662,8 @@ static void clear_unwritten(int dfd, const char *dpath)
 			}
 		}
 		free(child);
-		free(names[i]);
 	}
-	free(names);
+	tar_free_names(names, n);
 }
 
 /* ".wh..wh..opq" in dir */

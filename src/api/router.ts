@@ -14,10 +14,9 @@ import { API_VERSION, MIN_API_VERSION, compareApiVersions } from "./version.ts";
 
 export type Method = "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "OPTIONS";
 
-/** What a handler receives for one request. */
-export interface ApiCall {
+/** What every handler, plain or upgrade, learns of its request. */
+interface CallBase {
   readonly req: IncomingMessage;
-  readonly res: ServerResponse;
   /** The `{name}` parts of the pattern, percent-decoded. */
   readonly params: Readonly<Record<string, string>>;
   readonly query: URLSearchParams;
@@ -28,6 +27,11 @@ export interface ApiCall {
   readonly ctx: DaemonContext;
   /** Aborted when the client goes away before the response is complete. */
   readonly signal: AbortSignal;
+}
+
+/** What a handler receives for one request. */
+export interface ApiCall extends CallBase {
+  readonly res: ServerResponse;
   /**
    * Starts a JSON-message stream (200, headers sent now). Errors thrown by
    * the handler afterwards are written into it as errorDetail.
@@ -36,17 +40,10 @@ export interface ApiCall {
 }
 
 /** What an upgrade (hijack) handler receives: the raw socket after the request head. */
-export interface UpgradeCall {
-  readonly req: IncomingMessage;
+export interface UpgradeCall extends CallBase {
   readonly socket: Duplex;
   /** Bytes the client sent after the request head. */
   readonly head: Buffer;
-  readonly params: Readonly<Record<string, string>>;
-  readonly query: URLSearchParams;
-  readonly version: string;
-  readonly path: string;
-  readonly ctx: DaemonContext;
-  readonly signal: AbortSignal;
   /**
    * Answers `101 UPGRADED` with Docker's headers (Connection: Upgrade,
    * Upgrade: tcp, the given Content-Type); from then on the socket carries

@@ -58,6 +58,20 @@ export class FailedPreconditionError extends HakoError {
   }
 }
 
+/** The remote server (a registry, its token server) refused our credentials, or we had none. */
+export class UnauthorizedError extends HakoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_UNAUTHORIZED", message, options);
+  }
+}
+
+/** Authenticated, but not allowed (HTTP 403, DENIED). */
+export class ForbiddenError extends HakoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_FORBIDDEN", message, options);
+  }
+}
+
 export class UnavailableError extends HakoError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("ERR_UNAVAILABLE", message, options);
@@ -88,6 +102,38 @@ export class SyscallError extends HakoError {
     super(errno === 2 ? "ERR_NOT_FOUND" : "ERR_INTERNAL", message);
     this.stage = stage;
     this.errno = errno;
+  }
+}
+
+/**
+ * The error for an HTTP error status a remote server answered (a registry,
+ * its token server, a URL to import from): the class says what the status
+ * says about the request, so the API edge answers with the matching status.
+ * A 5xx, a timeout or a rate limit is the remote's trouble, not the
+ * request's: Unavailable.
+ */
+export function errorForHttpStatus(status: number, message: string): HakoError {
+  switch (status) {
+    case 400:
+    case 411:
+    case 413:
+    case 416:
+      return new InvalidArgumentError(message);
+    case 401:
+      return new UnauthorizedError(message);
+    case 403:
+      return new ForbiddenError(message);
+    case 404:
+      return new NotFoundError(message);
+    case 405:
+      return new NotImplementedError(message);
+    case 409:
+      return new ConflictError(message);
+    case 408:
+    case 429:
+      return new UnavailableError(message);
+    default:
+      return status >= 500 ? new UnavailableError(message) : new InternalError(message);
   }
 }
 

@@ -3,7 +3,7 @@
  * Docker's progress messages (moby distribution/pull_v2.go, push_v2.go).
  */
 import { Transform } from "node:stream";
-import { InvalidArgumentError } from "../common/errors.ts";
+import { InvalidArgumentError, UnauthorizedError } from "../common/errors.ts";
 import type { AuthConfig, JSONMessage } from "../spec/docker-api.ts";
 import type { Descriptor, ImageConfig } from "../spec/oci-image.ts";
 import { decompressed } from "./compression.ts";
@@ -11,7 +11,6 @@ import { chainIds, shortId } from "./ids.ts";
 import type { ImageRecord } from "./image-store.ts";
 import { familiarString, normalize, parseReference, registryHost, repository, type Reference } from "./reference.ts";
 import { RegistryClient, type RegistryCredentials } from "./registry/client.ts";
-import { UnauthorizedError } from "./registry/errors.ts";
 import { throttled } from "./registry/jobs.ts";
 import { pullImage } from "./registry/pull.ts";
 import { pushImage } from "./registry/push.ts";

@@ -8,13 +8,14 @@ import { mkdirSync } from "node:fs";
 import { PassThrough, type Readable } from "node:stream";
 import { ConflictError, InvalidArgumentError } from "../common/errors.ts";
 import type { ImageDeleteResponseItem, ImageInspect, ImagePruneResponse, ImageSummary, HistoryResponseItem, JSONMessage } from "../spec/docker-api.ts";
-import { MediaType, type Descriptor, type History, type ImageConfig, type ImageRuntimeConfig, type Manifest } from "../spec/oci-image.ts";
+import { MediaType, type Descriptor, type History, type ImageConfig, type Manifest } from "../spec/oci-image.ts";
 import type { LayerStore } from "../storage/layer-store.ts";
 import { layerKey } from "../storage/layer-store.ts";
 import { applyChanges } from "./changes.ts";
 import { decompress, gzipped, layerMediaType, sniffCompression } from "./compression.ts";
 import type { ContentStore } from "./content-store.ts";
 import { DigestingStream, sha256Digest } from "./digest.ts";
+import { emptyContainerConfig } from "./empty-container-config.ts";
 import { chainIds, shortId } from "./ids.ts";
 import type { ImageRecord, ImageStore } from "./image-store.ts";
 import { familiarString, isImageIdLike, normalize, parseReference, repository, familiarName } from "./reference.ts";
@@ -225,7 +226,7 @@ export class ImageService {
       Comment: config.comment ?? "",
       Created: config.created ?? record.created,
       Container: config.container ?? "",
-      ContainerConfig: config.container_config ?? emptyRuntimeConfig(),
+      ContainerConfig: config.container_config ?? emptyContainerConfig(),
       DockerVersion: config.docker_version ?? "",
       Author: config.author ?? "",
       Config: config.config ?? null,
@@ -434,29 +435,6 @@ export class ImageService {
   ensureDataDirs(root: string): void {
     mkdirSync(root, { recursive: true });
   }
-}
-
-/** Docker shows an empty ContainerConfig with these fields for images built without one. */
-function emptyRuntimeConfig(): ImageRuntimeConfig {
-  return {
-    Hostname: "",
-    Domainname: "",
-    User: "",
-    AttachStdin: false,
-    AttachStdout: false,
-    AttachStderr: false,
-    Tty: false,
-    OpenStdin: false,
-    StdinOnce: false,
-    Env: null as unknown as string[],
-    Cmd: null,
-    Image: "",
-    Volumes: null as unknown as Record<string, Record<string, never>>,
-    WorkingDir: "",
-    Entrypoint: null,
-    OnBuild: null,
-    Labels: null,
-  };
 }
 
 function matchLabel(labels: Record<string, string>, filter: string): boolean {

@@ -27,7 +27,8 @@ import type { Mount } from "../../src/storage/snapshotter.ts";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "../..");
 
-const sha256 = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+/** The "sha256:<hex>" digest of some bytes, computed apart from the code under test. */
+export const sha256 = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
 // ------------------------------------------------------------------ mounts
 

@@ -8,7 +8,6 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -23,7 +22,7 @@ import type { ImageRecord } from "../../src/image/image-store.ts";
 import type { ImageService } from "../../src/image/service.ts";
 import type { JSONMessage } from "../../src/spec/docker-api.ts";
 import type { DockerArchiveManifestEntry, ImageConfig, Index } from "../../src/spec/oci-image.ts";
-import { openTempImageService, type TempImageService } from "../helpers/images.ts";
+import { openTempImageService, sha256, type TempImageService } from "../helpers/images.ts";
 import { buildTar } from "../helpers/tar-writer.ts";
 
 const isRoot = process.getuid?.() === 0;
@@ -43,7 +42,6 @@ function skopeoSkipReason(): string | false {
   return have() ? false : "skopeo is not installed and could not be installed (apt-get install skopeo)";
 }
 
-const sha256 = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const hex = (d: string): string => d.replace(/^sha256:/, "");
 
 const services: TempImageService[] = [];

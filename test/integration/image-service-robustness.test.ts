@@ -8,9 +8,8 @@
  * reopens clean and the next pull completes.
  */
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
@@ -21,22 +20,14 @@ import type { ImageService } from "../../src/image/service.ts";
 import { openImageService } from "../../src/image/setup.ts";
 import { MediaType } from "../../src/spec/oci-image.ts";
 import { layerKey } from "../../src/storage/layer-store.ts";
-import { imageOfLayers, listTree, spawnChildPull, startFakeRegistry, type FakeRegistry } from "../helpers/images.ts";
+import { imageOfLayers, listTree, sha256, spawnChildPull, startFakeRegistry, type FakeRegistry } from "../helpers/images.ts";
+import { tempDirs } from "../helpers/temp.ts";
 import { buildTar, type TarEntry } from "../helpers/tar-writer.ts";
 
-const sha256 = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const skip = process.getuid?.() === 0 ? false : "needs root (overlay, chown, whiteout devices)";
 
-const roots: string[] = [];
-after(() => {
-  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
-});
-
-function newDataRoot(): string {
-  const r = fs.mkdtempSync(path.join(os.tmpdir(), "hako-robust-"));
-  roots.push(r);
-  return r;
-}
+const tempDir = tempDirs();
+const newDataRoot = (): string => tempDir("hako-robust-");
 
 /** Nothing of a failed pull stays: no image, no layer, no snapshot, no partial ingest; and no blob unless `blobs` allows it. */
 function assertNothingStored(service: ImageService, opts: { blobs?: boolean } = {}): void {
@@ -144,8 +135,7 @@ describe("pull robustness", { skip }, () => {
   });
 
   test("a layer with path traversal: an error, nothing written outside, no layer", async () => {
-    const outside = fs.mkdtempSync(path.join(os.tmpdir(), "hako-outside-"));
-    roots.push(outside);
+    const outside = tempDir("hako-outside-");
     fs.writeFileSync(path.join(outside, "target"), "original");
     const depth = "../".repeat(12);
     const hostile = buildTar([

@@ -8,9 +8,8 @@
  * distribution.ts against Debian's docker-registry on 127.0.0.1.
  */
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
@@ -22,24 +21,16 @@ import { openImageService } from "../../src/image/setup.ts";
 import { layerKey } from "../../src/storage/layer-store.ts";
 import type { JSONMessage } from "../../src/spec/docker-api.ts";
 import { bundleForSuite, hostMountsMentioning, isRoot, uniqueId } from "../helpers/bundle.ts";
-import { imageOfLayers, listTree, pushImageBlobs, readLayerTar } from "../helpers/images.ts";
+import { imageOfLayers, listTree, pushImageBlobs, readLayerTar, sha256 } from "../helpers/images.ts";
 import { registrySkipReason, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { buildTar, type TarEntry } from "../helpers/tar-writer.ts";
+import { tempDirs } from "../helpers/temp.ts";
 
-const sha256 = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const skip = isRoot ? false : "needs root (overlay, chown, whiteout devices, containers)";
 const noBusybox = fs.existsSync(HOST_BUSYBOX) ? false : `${HOST_BUSYBOX} missing (apt-get install busybox-static)`;
 
-const roots: string[] = [];
-after(() => {
-  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
-});
-
-function newDataRoot(): string {
-  const r = fs.mkdtempSync(path.join(os.tmpdir(), "hako-data-"));
-  roots.push(r);
-  return r;
-}
+const tempDir = tempDirs();
+const newDataRoot = (): string => tempDir("hako-data-");
 
 const tarOf = (entries: TarEntry[]): Buffer => buildTar(entries);
 const streamOf = (b: Buffer): Readable => Readable.from([b]);

@@ -15,16 +15,16 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { NotFoundError } from "../../src/common/errors.ts";
+import { NotFoundError, UnauthorizedError } from "../../src/common/errors.ts";
 import { MediaType, type Descriptor } from "../../src/spec/oci-image.ts";
 import { RegistryClient, hostnameOf, isInsecureRegistry, parseWwwAuthenticate } from "../../src/image/registry/client.ts";
-import { DigestMismatchError, UnauthorizedError } from "../../src/image/registry/errors.ts";
+import { DigestMismatchError } from "../../src/image/registry/errors.ts";
 import { pullImage, selectPlatformManifest, type PullProgress } from "../../src/image/registry/pull.ts";
 import { pushImage, type PushProgress } from "../../src/image/registry/push.ts";
 import { CredentialStore, DOCKER_HUB_AUTH_KEY } from "../../src/image/registry/credentials.ts";
+import { sha256 } from "../helpers/images.ts";
 import { registrySkipReason, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 
-const sha256 = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
 interface TestImage {
   manifest: { bytes: Buffer; mediaType: string };

@@ -22,12 +22,14 @@ import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
 import {
+  ForbiddenError,
   HakoError,
   InternalError,
   InvalidArgumentError,
   NotFoundError,
   NotImplementedError,
   UnavailableError,
+  errorForHttpStatus,
   errorMessage,
 } from "../../common/errors.ts";
 import { saveImages, loadImages } from "../../image/archive/index.ts";
@@ -45,7 +47,6 @@ import {
   withTag,
   type Reference,
 } from "../../image/reference.ts";
-import { UnauthorizedError, ForbiddenError } from "../../image/registry/errors.ts";
 import type { ImageService } from "../../image/service.ts";
 import type { AuthConfig, ImageSummary } from "../../spec/docker-api.ts";
 import { requireService } from "../context.ts";
@@ -326,6 +327,7 @@ class CountingStream extends Transform {
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
+const FETCH_ERROR_STATUSES = new Set([400, 401, 403, 404]);
 
 function readSnippet(res: IncomingMessage, limit = 4096): Promise<string> {
   return new Promise((resolve) => {
@@ -365,18 +367,8 @@ export async function fetchUrl(url: URL, signal: AbortSignal, redirects = 0): Pr
   const body = (await readSnippet(res)).trim();
   const statusText = `${status} ${http.STATUS_CODES[status] ?? ""}`.trim();
   const message = `failed to GET ${url.href} with status ${statusText}: ${body}`;
-  switch (status) {
-    case 404:
-      throw new NotFoundError(message);
-    case 400:
-      throw new InvalidArgumentError(message);
-    case 401:
-      throw new UnauthorizedError(message);
-    case 403:
-      throw new ForbiddenError(message);
-    default:
-      throw new InternalError(message);
-  }
+  // GetWithStatusError tells apart only these; any other status is a 500 (errdefs.Unknown), never the registry client's 503.
+  throw FETCH_ERROR_STATUSES.has(status) ? errorForHttpStatus(status, message) : new InternalError(message);
 }
 
 async function importImage(call: ApiCall, service: ImageService, platform: Platform | undefined): Promise<void> {

@@ -2,6 +2,7 @@
 import { VERSION } from "../../common/version.ts";
 import { bytesSize, checkFormat, renderFormat } from "../output.ts";
 import { FORMAT_FLAG, type CliCommand, type CliContext } from "./command.ts";
+import { daemonAnswer } from "./daemon-answer.ts";
 
 type Info = Record<string, unknown> & {
   Plugins?: { Volume?: string[] | null; Network?: string[] | null; Authorization?: string[] | null; Log?: string[] | null };
@@ -131,13 +132,7 @@ export const info: CliCommand = {
   async run(ctx, flags) {
     const format = flags.format as string | undefined;
     if (format) checkFormat(format);
-    let server: Info | undefined;
-    let failure: unknown;
-    try {
-      server = await ctx.client().json<Info>("GET", "/info");
-    } catch (err) {
-      failure = err;
-    }
+    const { answer: server, failure } = await daemonAnswer(() => ctx.client().json<Info>("GET", "/info"));
     if (format) {
       const clientInfo = { Version: VERSION, Context: "default", Debug: ctx.global.debug, Plugins: [], Warnings: null };
       const data = { ...(server ?? {}), ClientInfo: clientInfo, ClientErrors: [], ServerErrors: failure ? [String((failure as Error).message)] : [] };

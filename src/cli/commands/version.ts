@@ -2,6 +2,7 @@
 import { API_VERSION, buildInfo } from "../../api/version.ts";
 import { VERSION_TABWRITER, checkFormat, renderFormat, tabwrite } from "../output.ts";
 import { FORMAT_FLAG, type CliCommand } from "./command.ts";
+import { daemonAnswer } from "./daemon-answer.ts";
 
 const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -123,14 +124,11 @@ export const version: CliCommand = {
     if (format) checkFormat(format);
     const client = ctx.client();
     let apiVersion = API_VERSION;
-    let server: Record<string, unknown> | null = null;
-    let failure: unknown;
-    try {
+    const { answer, failure } = await daemonAnswer(async () => {
       apiVersion = await client.apiVersion();
-      server = serverSection(await client.json<ServerVersion>("GET", "/version"));
-    } catch (err) {
-      failure = err;
-    }
+      return serverSection(await client.json<ServerVersion>("GET", "/version"));
+    });
+    const server = answer ?? null;
     const clientInfo = clientSection(apiVersion);
     if (format === "json") ctx.out(renderFormat(format, { Client: jsonView(clientInfo), Server: jsonView(server) }));
     else if (format) ctx.out(renderFormat(format, { Client: clientInfo, Server: server }));

@@ -132,21 +132,21 @@ function shortestDecimal(x: number): Decimal {
   return trimZeros({ d: mant.replace(".", ""), dp: Number(exp) + 1 });
 }
 
-/** The exact decimal expansion of a finite positive double. */
-function exactDecimal(x: number): Decimal {
-  if (x === 0) return { d: "", dp: 0 };
+/** A finite non-negative double as mant × 2^exp, mant an integer below 2^53 (the form of strconv's %b). */
+function float64Parts(x: number): { mant: bigint; exp: number } {
   const view = new DataView(new ArrayBuffer(8));
   view.setFloat64(0, x);
   const hi = view.getUint32(0);
-  const lo = view.getUint32(4);
   const biased = (hi >>> 20) & 0x7ff;
-  let mant = (BigInt(hi & 0xfffff) << 32n) | BigInt(lo);
-  let e: number;
-  if (biased === 0) e = -1074;
-  else {
-    mant |= 1n << 52n;
-    e = biased - 1075;
-  }
+  const fraction = (BigInt(hi & 0xfffff) << 32n) | BigInt(view.getUint32(4));
+  // A subnormal lacks the implicit leading 1 and shares the smallest exponent.
+  return biased === 0 ? { mant: fraction, exp: -1074 } : { mant: fraction | (1n << 52n), exp: biased - 1075 };
+}
+
+/** The exact decimal expansion of a finite positive double. */
+function exactDecimal(x: number): Decimal {
+  if (x === 0) return { d: "", dp: 0 };
+  const { mant, exp: e } = float64Parts(x);
   if (e >= 0) {
     const s = (mant << BigInt(e)).toString();
     return trimZeros({ d: s, dp: s.length });
@@ -201,21 +201,14 @@ function fmtHexFloat(x: number, prec: number, upper: boolean): string {
   if (x === 0) {
     s = `0x0${prec > 0 ? `.${"0".repeat(prec)}` : ""}p+00`;
   } else {
-    const view = new DataView(new ArrayBuffer(8));
-    view.setFloat64(0, x);
-    const hi = view.getUint32(0);
-    const lo = view.getUint32(4);
-    const biased = (hi >>> 20) & 0x7ff;
-    let mant = (BigInt(hi & 0xfffff) << 32n) | BigInt(lo);
-    let exp = biased - 1023;
-    if (biased === 0) {
-      exp = -1022;
-      while ((mant & (1n << 52n)) === 0n) {
-        mant <<= 1n;
-        exp--;
-      }
-      mant &= (1n << 52n) - 1n;
+    let { mant, exp } = float64Parts(x);
+    // 1.fraction × 2^exp: a subnormal is shifted up until its leading 1 stands where a normal number's is.
+    exp += 52;
+    while ((mant & (1n << 52n)) === 0n) {
+      mant <<= 1n;
+      exp--;
     }
+    mant &= (1n << 52n) - 1n;
     // 52 fraction bits = 13 hex digits.
     let frac = mant;
     let digits = 13;
@@ -251,17 +244,8 @@ export function formatFloat(x: number, verb: string, prec: number): string {
   const abs = Math.abs(x);
   const sign = neg ? "-" : "";
   if (verb === "b") {
-    const view = new DataView(new ArrayBuffer(8));
-    view.setFloat64(0, abs);
-    const hi = view.getUint32(0);
-    const biased = (hi >>> 20) & 0x7ff;
-    let mant = (BigInt(hi & 0xfffff) << 32n) | BigInt(view.getUint32(4));
-    let e = -1074;
-    if (biased !== 0) {
-      mant |= 1n << 52n;
-      e = biased - 1075;
-    }
-    return `${sign}${mant}p${e >= 0 ? "+" : ""}${e}`;
+    const { mant, exp } = float64Parts(abs);
+    return `${sign}${mant}p${exp >= 0 ? "+" : ""}${exp}`;
   }
   if (verb === "x" || verb === "X") return sign + fmtHexFloat(abs, prec, verb === "X");
   const shortest = prec < 0;
@@ -577,53 +561,30 @@ class Printer {
         return this.fmtFloatVerb(arg as number, verb, arg);
       case "string":
         return this.fmtString(arg as string, verb, arg);
-      case "slice": {
-        const items = arg as unknown[];
-        if (this.f.sharpV) {
-          this.buf += `${goTypeName(arg)}{`;
-          items.forEach((v, i) => {
-            if (i > 0) this.buf += ", ";
-            this.printNested(v, verb);
-          });
-          this.buf += "}";
-          return;
-        }
-        this.buf += "[";
-        items.forEach((v, i) => {
-          if (i > 0) this.buf += " ";
-          this.printNested(v, verb);
-        });
-        this.buf += "]";
-        return;
-      }
-      case "map": {
-        const entries = mapEntries(arg as object);
-        if (this.f.sharpV) {
-          this.buf += `${goTypeName(arg)}{`;
-          entries.forEach(([k, v], i) => {
-            if (i > 0) this.buf += ", ";
-            this.printNested(k, verb);
-            this.buf += ":";
-            this.printNested(v, verb);
-          });
-          this.buf += "}";
-          return;
-        }
-        this.buf += "map[";
-        entries.forEach(([k, v], i) => {
-          if (i > 0) this.buf += " ";
+      case "slice":
+        return this.printElements(arg, arg as unknown[], "[", (v) => this.printNested(v, verb));
+      case "map":
+        return this.printElements(arg, mapEntries(arg as object), "map[", ([k, v]) => {
           this.printNested(k, verb);
           this.buf += ":";
           this.printNested(v, verb);
         });
-        this.buf += "]";
-        return;
-      }
       case "func":
         if (verb === "v" || verb === "p") this.pad("0x0");
         else this.badVerb(verb, arg);
         return;
     }
+  }
+
+  /** A slice's or map's elements: Go syntax (`T{a, b}`) under %#v, else `[a b]` after `open`. */
+  private printElements<T>(arg: unknown, items: readonly T[], open: string, printItem: (item: T) => void): void {
+    const [start, sep, end] = this.f.sharpV ? [`${goTypeName(arg)}{`, ", ", "}"] : [open, " ", "]"];
+    this.buf += start;
+    items.forEach((item, i) => {
+      if (i > 0) this.buf += sep;
+      printItem(item);
+    });
+    this.buf += end;
   }
 
   private printNested(v: unknown, verb: string): void {

@@ -43,6 +43,7 @@ import { InternalError, InvalidArgumentError } from "../../common/errors.ts";
 import { ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME, MediaType, type Descriptor, type DockerArchiveManifestEntry, type ImageConfig, type Index, type OciLayout } from "../../spec/oci-image.ts";
 import { decompress, detectCompression, type Compression } from "../compression.ts";
 import { DigestingStream, digestHex, sha256Digest, verifyingStream } from "../digest.ts";
+import { emptyContainerConfig } from "../empty-container-config.ts";
 import { chainIds } from "../ids.ts";
 import type { ImageRecord } from "../image-store.ts";
 import { familiarName, familiarString, fullString, normalize, parseReference, repository, type Reference } from "../reference.ts";
@@ -216,28 +217,6 @@ function v1Json(config: ImageConfig, id: string, parent: string | undefined, top
   if (config.variant) out.variant = config.variant;
   out.os = config.os;
   return out;
-}
-
-function emptyContainerConfig(): Record<string, unknown> {
-  return {
-    Hostname: "",
-    Domainname: "",
-    User: "",
-    AttachStdin: false,
-    AttachStdout: false,
-    AttachStderr: false,
-    Tty: false,
-    OpenStdin: false,
-    StdinOnce: false,
-    Env: null,
-    Cmd: null,
-    Image: "",
-    Volumes: null,
-    WorkingDir: "",
-    Entrypoint: null,
-    OnBuild: null,
-    Labels: null,
-  };
 }
 
 /**

@@ -14,17 +14,16 @@ import { lookup } from "node:dns/promises";
 import { createHash, type Hash } from "node:crypto";
 import { Readable, Transform, pipeline, type TransformCallback } from "node:stream";
 import {
-  ConflictError,
   HakoError,
   InternalError,
   InvalidArgumentError,
-  NotFoundError,
-  NotImplementedError,
+  UnauthorizedError,
   UnavailableError,
+  errorForHttpStatus,
 } from "../../common/errors.ts";
 import { VERSION } from "../../common/version.ts";
 import { MediaType } from "../../spec/oci-image.ts";
-import { DigestMismatchError, ForbiddenError, UnauthorizedError } from "./errors.ts";
+import { DigestMismatchError } from "./errors.ts";
 
 export type RegistryCredentials =
   | { username: string; password: string }
@@ -348,31 +347,6 @@ function registryErrorText(body: string): string | undefined {
   if (typeof parsed?.details === "string") return parsed.details;
   if (typeof parsed?.message === "string") return parsed.message;
   return undefined;
-}
-
-function errorForStatus(status: number, message: string): HakoError {
-  switch (status) {
-    case 400:
-    case 411:
-    case 413:
-    case 416:
-      return new InvalidArgumentError(message);
-    case 401:
-      return new UnauthorizedError(message);
-    case 403:
-      return new ForbiddenError(message);
-    case 404:
-      return new NotFoundError(message);
-    case 405:
-      return new NotImplementedError(message);
-    case 409:
-      return new ConflictError(message);
-    case 408:
-    case 429:
-      return new UnavailableError(message);
-    default:
-      return status >= 500 ? new UnavailableError(message) : new InternalError(message);
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -878,7 +852,7 @@ export class RegistryClient {
         text = `unexpected status ${res.status} ${http.STATUS_CODES[res.status] ?? ""}`.trim() + (snippet ? `: ${snippet}` : "");
       }
     }
-    return errorForStatus(res.status, `${text} (${subject})`);
+    return errorForHttpStatus(res.status, `${text} (${subject})`);
   }
 
   /**
@@ -1044,7 +1018,7 @@ export class RegistryClient {
         const msg = creds ? "unauthorized: incorrect username or password" : "unauthorized: authentication required";
         throw new UnauthorizedError(`${msg}${detail ? ` (${detail})` : ""} (token server ${url.origin} for ${this.host})`);
       }
-      throw errorForStatus(status, `token server ${url.origin} answered ${status}${detail ? `: ${detail}` : ""}`);
+      throw errorForHttpStatus(status, `token server ${url.origin} answered ${status}${detail ? `: ${detail}` : ""}`);
     }
     let parsed: { token?: string; access_token?: string; expires_in?: number };
     try {

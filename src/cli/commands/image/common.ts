@@ -1,4 +1,9 @@
-/** Pieces the image commands share: --filter values, stdin, quiet output, the credential store. */
+/** Pieces the image commands share: --filter values, references, input files, stdin, quiet output, the credential store. */
+import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
+import type { Readable } from "node:stream";
+import { HakoError } from "../../../common/errors.ts";
+import { parseReference, tagNameOnly, type Reference } from "../../../image/reference.ts";
 import { FlagError, type FlagSpec } from "../../flags.ts";
 import type { CredentialStore } from "../../../image/registry/credentials.ts";
 import { credentialStore } from "../../auth.ts";
@@ -28,6 +33,30 @@ export function filtersJson(values: readonly string[], extra: Record<string, str
   }
   for (const [name, list] of Object.entries(extra)) for (const value of list) add(name, value);
   return Object.keys(out).length ? JSON.stringify(out) : undefined;
+}
+
+/** reference.ParseNormalizedNamed with the message docker prints. */
+export function parseNamed(s: string): Reference {
+  try {
+    return parseReference(s);
+  } catch (err) {
+    throw new Error(HakoError.is(err) ? err.message : String(err));
+  }
+}
+
+/**
+ * The NAME[:TAG|@DIGEST] of pull and push: with --all-tags it must name
+ * the repository alone; without, a bare name gets the default tag, which
+ * docker announces unless -q.
+ */
+export function remoteReference(ctx: CliContext, arg: string, allTags: boolean, quiet: boolean): Reference {
+  const ref = parseNamed(arg);
+  const nameOnly = ref.tag === undefined && ref.digest === undefined;
+  if (allTags && !nameOnly) throw new Error("tag can't be used with --all-tags/-a");
+  if (allTags || !nameOnly) return ref;
+  const tagged = tagNameOnly(ref);
+  if (!quiet) ctx.out(`Using default tag: ${tagged.tag}\n`);
+  return tagged;
 }
 
 /** A sink for progress output that -q suppresses. */
@@ -69,11 +98,24 @@ export function storeFor(ctx: CliContext): CredentialStore {
 }
 
 /** Go's os.Open error text for a Node error ("open x: no such file or directory"). */
-export function openErrorText(file: string, err: unknown): string {
+function openErrorText(file: string, err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
   const reason =
     code === "ENOENT" ? "no such file or directory" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : (err as Error).message;
   return `open ${file}: ${reason}`;
+}
+
+/**
+ * A file to send as a request body. It is opened once first, so a missing or
+ * unreadable file fails with Go's os.Open text before any request is made.
+ */
+export async function openInputFile(file: string): Promise<Readable> {
+  try {
+    await (await open(file, "r")).close();
+  } catch (err) {
+    throw new Error(openErrorText(file, err));
+  }
+  return createReadStream(file);
 }
 
 /** An image name in a request path: slashes kept (as the docker CLI sends them), the rest escaped. */

@@ -1,17 +1,9 @@
 /** hako history / hako image history: docker/cli cli/command/image/history.go and formatter_history.go. */
+import type { HistoryResponseItem } from "../../../spec/docker-api.ts";
 import { renderFormat } from "../../template/index.ts";
 import type { CliCommand } from "../command.ts";
 import { imagePath } from "./common.ts";
 import { createdSince, ellipsis, humanSizeWithPrecision, rfc3339, truncateId } from "./units.ts";
-
-export interface HistoryItemWire {
-  Id: string;
-  Created: number;
-  CreatedBy: string;
-  Tags: string[] | null;
-  Size: number;
-  Comment: string;
-}
 
 const DEFAULT_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
 const NON_HUMAN_TABLE = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
@@ -31,7 +23,7 @@ const EPOCH_2000 = Date.UTC(2000, 0, 1) / 1000;
 /** docker's historyContext. */
 export class HistoryRow {
   constructor(
-    private readonly h: HistoryItemWire,
+    private readonly h: HistoryResponseItem,
     private readonly trunc: boolean,
     private readonly human: boolean,
   ) {}
@@ -82,7 +74,7 @@ export const history: CliCommand = {
     const format = historyFormat((flags.format as string | undefined) || "table", flags.quiet as boolean, human);
     renderFormat(format, [], HEADERS);
     const platform = flags.platform as string | undefined;
-    const items = await ctx.client().json<HistoryItemWire[]>("GET", `/images/${imagePath(args[0]!)}/history`, { query: { platform } });
+    const items = await ctx.client().json<HistoryResponseItem[]>("GET", `/images/${imagePath(args[0]!)}/history`, { query: { platform } });
     const rows = (items ?? []).map((h) => new HistoryRow(h, !(flags["no-trunc"] as boolean), human));
     ctx.out(renderFormat(format, rows, HEADERS));
     return 0;

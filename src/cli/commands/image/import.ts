@@ -3,14 +3,10 @@
  * A file is sent as the body (fromSrc=-), "-" sends stdin, an http(s) URL
  * is fetched by the daemon. Prints the new image's ID.
  */
-import { createReadStream } from "node:fs";
-import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { HakoError } from "../../../common/errors.ts";
-import { parseReference } from "../../../image/reference.ts";
 import { displayJsonMessages } from "../../progress.ts";
 import type { CliCommand } from "../command.ts";
-import { openErrorText } from "./common.ts";
+import { openInputFile, parseNamed } from "./common.ts";
 
 export const importCmd: CliCommand = {
   name: "import",
@@ -24,25 +20,12 @@ export const importCmd: CliCommand = {
   ],
   async run(ctx, flags, args) {
     const [source, repo] = args as [string, string | undefined];
-    if (repo) {
-      try {
-        parseReference(repo);
-      } catch (err) {
-        throw new Error(HakoError.is(err) ? err.message : String(err));
-      }
-    }
+    if (repo) parseNamed(repo);
     let body: Readable | undefined;
     let fromSrc = "-";
     if (source === "-") body = process.stdin;
     else if (/^https?:\/\//.test(source)) fromSrc = source;
-    else {
-      try {
-        await (await open(source, "r")).close();
-      } catch (err) {
-        throw new Error(openErrorText(source, err));
-      }
-      body = createReadStream(source);
-    }
+    else body = await openInputFile(source);
     const platform = flags.platform as string | undefined;
     const messages = ctx.client().stream("POST", "/images/create", {
       query: {

@@ -5,11 +5,21 @@
  * shown, and the exit status is 1.
  */
 import { ApiError, type ApiClient } from "../../client.ts";
+import type { FlagSpec } from "../../flags.ts";
 import { renderEach, TemplateError } from "../../template/index.ts";
 import type { CliCommand, CliContext } from "../command.ts";
 import { imagePath } from "./common.ts";
 
 type Getter = (ref: string) => Promise<unknown>;
+
+/** docker's inspect --format: its help differs from the list commands' (FORMAT_FLAG). */
+const INSPECT_FORMAT_FLAG: FlagSpec = {
+  name: "format",
+  short: "f",
+  type: "string",
+  value: "string",
+  help: "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.",
+};
 
 /** Fetches `refs` with `get` and prints them as docker's inspect does; resolves with the exit status. */
 export async function inspectObjects(ctx: CliContext, refs: readonly string[], format: string | undefined, get: Getter): Promise<number> {
@@ -61,7 +71,7 @@ export const imageInspect: CliCommand = {
   summary: "Display detailed information on one or more images",
   args: [1, -1],
   flags: [
-    { name: "format", short: "f", type: "string", value: "string", help: "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template." },
+    INSPECT_FORMAT_FLAG,
     { name: "platform", type: "string", value: "string", help: "Inspect a specific platform of the multi-platform image" },
   ],
   run(ctx, flags, args) {
@@ -81,7 +91,7 @@ export const inspect: CliCommand = {
   summary: "Return low-level information on hako objects",
   args: [1, -1],
   flags: [
-    { name: "format", short: "f", type: "string", value: "string", help: "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template." },
+    INSPECT_FORMAT_FLAG,
     { name: "size", short: "s", type: "bool", help: "Display total file sizes if the type is container" },
     { name: "type", type: "string", value: "string", help: "Only inspect objects of the given type" },
   ],

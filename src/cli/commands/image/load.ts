@@ -1,11 +1,9 @@
 /** hako load / hako image load: docker/cli cli/command/image/load.go (POST /images/load). */
-import { createReadStream } from "node:fs";
-import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { readJsonLines } from "../../client.ts";
 import { displayJsonMessages } from "../../progress.ts";
 import type { CliCommand } from "../command.ts";
-import { openErrorText } from "./common.ts";
+import { openInputFile } from "./common.ts";
 
 export const load: CliCommand = {
   name: "load",
@@ -24,12 +22,7 @@ export const load: CliCommand = {
       if (process.stdin.isTTY) throw new Error("requested load from stdin, but stdin is empty");
       body = process.stdin;
     } else {
-      try {
-        await (await open(file, "r")).close();
-      } catch (err) {
-        throw new Error(openErrorText(file, err));
-      }
-      body = createReadStream(file);
+      body = await openInputFile(file);
     }
     const quiet = (flags.quiet as boolean) || !ctx.stdout.isTTY;
     const res = await ctx.client().request("POST", "/images/load", {

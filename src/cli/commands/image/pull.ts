@@ -3,21 +3,11 @@
  * daemon's progress is shown as docker shows it (bars on a terminal, plain
  * lines elsewhere, nothing with -q), then the full reference pulled.
  */
-import { HakoError } from "../../../common/errors.ts";
-import { familiarName, fullString, parseReference, tagNameOnly, type Reference } from "../../../image/reference.ts";
+import { familiarName, fullString } from "../../../image/reference.ts";
 import { registryAuthFor } from "../../auth.ts";
 import { displayJsonMessages } from "../../progress.ts";
 import type { CliCommand } from "../command.ts";
-import { DISCARD, storeFor } from "./common.ts";
-
-/** reference.ParseNormalizedNamed with the message docker prints. */
-export function parseNamed(s: string): Reference {
-  try {
-    return parseReference(s);
-  } catch (err) {
-    throw new Error(HakoError.is(err) ? err.message : String(err));
-  }
-}
+import { DISCARD, remoteReference, storeFor } from "./common.ts";
 
 export const pull: CliCommand = {
   name: "pull",
@@ -33,13 +23,7 @@ export const pull: CliCommand = {
   async run(ctx, flags, args) {
     const all = flags["all-tags"] as boolean;
     const quiet = flags.quiet as boolean;
-    let ref = parseNamed(args[0]!);
-    const nameOnly = ref.tag === undefined && ref.digest === undefined;
-    if (all && !nameOnly) throw new Error("tag can't be used with --all-tags/-a");
-    if (!all && nameOnly) {
-      ref = tagNameOnly(ref);
-      if (!quiet) ctx.out(`Using default tag: ${ref.tag}\n`);
-    }
+    const ref = remoteReference(ctx, args[0]!, all, quiet);
     const platform = (flags.platform as string | undefined) || process.env.DOCKER_DEFAULT_PLATFORM || undefined;
     const messages = ctx.client().stream("POST", "/images/create", {
       query: {

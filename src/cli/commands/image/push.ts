@@ -1,10 +1,9 @@
 /** hako push / hako image push: docker/cli cli/command/image/push.go (POST /images/{name}/push). */
-import { familiarName, fullString, tagNameOnly } from "../../../image/reference.ts";
+import { familiarName, fullString } from "../../../image/reference.ts";
 import { registryAuthFor } from "../../auth.ts";
 import { displayJsonMessages } from "../../progress.ts";
 import type { CliCommand } from "../command.ts";
-import { DISCARD, imagePath, storeFor } from "./common.ts";
-import { parseNamed } from "./pull.ts";
+import { DISCARD, imagePath, remoteReference, storeFor } from "./common.ts";
 
 export const push: CliCommand = {
   name: "push",
@@ -20,13 +19,7 @@ export const push: CliCommand = {
   async run(ctx, flags, args) {
     const all = flags["all-tags"] as boolean;
     const quiet = flags.quiet as boolean;
-    let ref = parseNamed(args[0]!);
-    const nameOnly = ref.tag === undefined && ref.digest === undefined;
-    if (all && !nameOnly) throw new Error("tag can't be used with --all-tags/-a");
-    if (!all && nameOnly) {
-      ref = tagNameOnly(ref);
-      if (!quiet) ctx.out(`Using default tag: ${ref.tag}\n`);
-    }
+    const ref = remoteReference(ctx, args[0]!, all, quiet);
     if (ref.digest !== undefined) throw new Error("cannot push a digest reference");
     const messages = ctx.client().stream("POST", `/images/${imagePath(familiarName(ref))}/push`, {
       query: { tag: all ? undefined : ref.tag, platform: (flags.platform as string | undefined) || undefined },
