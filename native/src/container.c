@@ -162,7 +162,12 @@ static long host_root_id(const char *map)
 	return -1;
 }
 
-int container_main(struct plan *p)
+/*
+ * Everything up to the handshake, shared by run, create and the shim:
+ * clone, id maps, cgroups, oom_score_adj. Returns the child's pid; *sync is
+ * the parent's end of the handshake socket.
+ */
+pid_t container_clone(struct plan *p, int *sync)
 {
 	if (!p->rootfs || !p->rootfs[0])
 		fatal("plan", EINVAL, "no rootfs in the plan");
@@ -205,8 +210,15 @@ int container_main(struct plan *p)
 		write_id_maps(p, pid);
 	join_cgroups(p, cgfds, pid);
 	set_oom_score_adj(p, pid);
+	*sync = sv[0];
+	return pid;
+}
 
+int container_main(struct plan *p)
+{
+	int sync;
+	pid_t pid = container_clone(p, &sync);
 	struct parent_result res;
-	parent_handshake(p, pid, sv[0], -1, &res);
+	parent_handshake(p, pid, sync, -1, &res);
 	return monitor_process(pid, res.master_fd);
 }

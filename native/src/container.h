@@ -17,6 +17,15 @@ void set_oom_score_adj(const struct plan *p, pid_t pid);
 /* main modes */
 int container_main(struct plan *p);
 int exec_main(struct plan *p);
+int shim_main(struct plan *p);
+int shim_loop_main(int argc, char **argv); /* the shim after its re-exec from the binary on disk */
+
+/* container.c: clone + id maps + cgroups; the caller does the handshake */
+pid_t container_clone(struct plan *p, int *sync);
+
+/* shim.c: its part in parent_handshake */
+void shim_before_go(void); /* after "start", before the process may exec */
+_Noreturn void shim_fail(const char *stage, int err, const char *text, int code); /* set-up failed */
 
 /* rootfs.c: in the child, inside its new mount namespace */
 int rootfs_prepare(int sync, const struct plan *p); /* returns a fd of the rootfs */

@@ -76,6 +76,8 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "tar-extract") == 0) return tar_extract_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "tar-create") == 0) return tar_create_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "btrfs") == 0) return btrfs_main(argc - 1, argv + 1);
+	/* The shim once its container runs (shim.c re-execs itself from disk; no plan any more). */
+	if (argc > 1 && strcmp(argv[1], "shim-loop") == 0) return shim_loop_main(argc - 1, argv + 1);
 	if (fcntl(g_ctl_fd, F_GETFD) < 0) {
 		fprintf(stderr, "hako-shim: expects a plan on fd 3 (it is started by hako, not by hand)\n");
 		return 2;
@@ -110,6 +112,8 @@ int main(int argc, char **argv)
 	case MODE_EXEC:
 	case MODE_EXEC_DETACH:
 		return exec_main(&plan);
+	case MODE_SHIM:
+		return shim_main(&plan);
 	default:
 		fatal("plan", EINVAL, "unknown mode %u", plan.mode);
 	}

@@ -55,6 +55,43 @@ static void drain(int master)
 	}
 }
 
+/*
+ * Lines from TypeScript on the control fd once the process runs:
+ * "resize <rows> <cols>" sizes the pty, "signal <n>" signals the process.
+ * Returns 0 at EOF: the caller stops listening (and kills nothing).
+ */
+struct ctl_lines { char buf[128]; size_t len; };
+
+static void ctl_command(const char *line, pid_t child, int master)
+{
+	unsigned rows, cols;
+	int sig;
+	if (sscanf(line, "resize %u %u", &rows, &cols) == 2) {
+		struct winsize ws = { .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
+		if (master >= 0) ioctl(master, TIOCSWINSZ, &ws);
+	} else if (sscanf(line, "signal %d", &sig) == 1 && sig > 0 && sig < NSIG) {
+		kill(child, sig);
+	}
+}
+
+static int read_ctl(struct ctl_lines *c, pid_t child, int master)
+{
+	ssize_t n = read(g_ctl_fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN)) return 1;
+	if (n <= 0) return 0;
+	c->len += (size_t)n;
+	char *nl;
+	while ((nl = memchr(c->buf, '\n', c->len)) != NULL) {
+		*nl = '\0';
+		ctl_command(c->buf, child, master);
+		size_t used = (size_t)(nl - c->buf) + 1;
+		memmove(c->buf, nl + 1, c->len - used);
+		c->len -= used;
+	}
+	if (c->len == sizeof c->buf - 1) c->len = 0; /* no command is this long */
+	return 1;
+}
+
 int monitor_process(pid_t child, int master)
 {
 	sigset_t set;
@@ -79,15 +116,18 @@ int monitor_process(pid_t child, int master)
 	}
 
 	int status = 0, done = 0, stdin_open = master >= 0, master_open = master >= 0;
+	int ctl_open = fcntl(g_ctl_fd, F_GETFD) >= 0;
+	struct ctl_lines ctl = { .len = 0 };
 	/* A dead child may already be waiting to be reaped. */
 	if (waitpid(child, &status, WNOHANG) == child) done = 1;
 	while (!done) {
-		struct pollfd fds[3] = {
+		struct pollfd fds[4] = {
 			{ sfd, POLLIN, 0 },
 			{ stdin_open ? 0 : -1, POLLIN, 0 },
 			{ master_open ? master : -1, POLLIN, 0 },
+			{ ctl_open ? g_ctl_fd : -1, POLLIN, 0 },
 		};
-		if (poll(fds, 3, -1) < 0) {
+		if (poll(fds, 4, -1) < 0) {
 			if (errno == EINTR) continue;
 			break;
 		}
@@ -112,6 +152,9 @@ int monitor_process(pid_t child, int master)
 		}
 		if (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) {
 			if (!pump(master, 1)) master_open = 0;
+		}
+		if (fds[3].revents & (POLLIN | POLLHUP | POLLERR)) {
+			if (!read_ctl(&ctl, child, master)) ctl_open = 0;
 		}
 	}
 	if (master >= 0) {

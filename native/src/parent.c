@@ -18,10 +18,11 @@ int exit_code_of(int status)
 	return 1;
 }
 
-static _Noreturn void give_up(pid_t child, const char *stage, const char *text)
+static _Noreturn void give_up(const struct plan *p, pid_t child, const char *stage, const char *text)
 {
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
+	if (p->mode == MODE_SHIM) shim_fail(stage, ECANCELED, text, 128);
 	fatal(stage, ECANCELED, "%s", text);
 }
 
@@ -32,17 +33,17 @@ void parent_handshake(const struct plan *p, pid_t child, int sync, int console_f
 	(void)console_fd;
 	out->master_fd = -1;
 	if (msg_send(sync, MSG_GO, 0, NULL, NULL, -1) < 0)
-		give_up(child, "handshake", "the container process is gone");
+		give_up(p, child, "handshake", "the container process is gone");
 	for (;;) {
 		int fd = -1;
 		int r = msg_recv(sync, &m, &fd);
 		if (r == 0) break; /* execve closed the child's end */
-		if (r < 0) give_up(child, "handshake", strerror(errno));
+		if (r < 0) give_up(p, child, "handshake", strerror(errno));
 		switch (m.type) {
 		case MSG_PAUSE:
 			ctl_printf("hooks %d", child);
 			if (ctl_readline(line, sizeof line) < 0 || strcmp(line, "resume") != 0)
-				give_up(child, "hooks", "hooks failed or the caller went away");
+				give_up(p, child, "hooks", "hooks failed or the caller went away");
 			msg_send(sync, MSG_GO, 0, NULL, NULL, -1);
 			break;
 		case MSG_PTY:
@@ -62,21 +63,24 @@ void parent_handshake(const struct plan *p, pid_t child, int sync, int console_f
 			ctl_printf("pid %d", child);
 			if (p->mode == MODE_CREATE || p->mode == MODE_EXEC_DETACH)
 				exit(0);
-			if (p->mode == MODE_RUN) {
+			if (p->mode == MODE_RUN || p->mode == MODE_SHIM) {
 				if (p->wait_start && (ctl_readline(line, sizeof line) < 0 || strcmp(line, "start") != 0))
-					give_up(child, "start", "the caller went away before start");
+					give_up(p, child, "start", "the caller went away before start");
+				if (p->mode == MODE_SHIM) shim_before_go();
 				msg_send(sync, MSG_GO, 0, NULL, NULL, -1);
 			}
 			break;
 		case MSG_ERROR: {
 			int status = 0;
-			ctl_error(m.stage, m.err, m.text);
+			if (p->mode != MODE_SHIM) ctl_error(m.stage, m.err, m.text);
 			if (fd >= 0) close(fd);
 			while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+			/* The shim writes exit.json first, so it is there when the error line arrives. */
+			if (p->mode == MODE_SHIM) shim_fail(m.stage, m.err, m.text, exit_code_of(status));
 			exit(exit_code_of(status));
 		}
 		default:
-			give_up(child, "handshake", "unexpected message from the container process");
+			give_up(p, child, "handshake", "unexpected message from the container process");
 		}
 	}
 	close(sync);

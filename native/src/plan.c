@@ -215,6 +215,13 @@ int plan_decode(const uint8_t *buf, size_t len, struct plan *p, const char **why
 		case T_PRESERVE_FDS: p->preserve_fds = rd_u32(&r); break;
 		case T_TARGET_PID: p->target_pid = (pid_t)rd_u32(&r); break;
 		case T_WAIT_START: p->wait_start = 1; break;
+		case T_SHIM_DIR: p->shim_dir = rd_str(&r); break;
+		case T_LOG:
+			p->log_path = rd_str(&r);
+			p->log_max_size = rd_u64(&r);
+			p->log_max_files = rd_u32(&r);
+			break;
+		case T_STDIO: p->stdio_flags = rd_u32(&r); break;
 		default:
 			*why = "unknown record tag";
 			errno = EINVAL;

@@ -60,6 +60,9 @@ enum plan_tag {
 	T_SEAL_DISABLE = 39, /* reserved */
 	T_SECCOMP_CACHE = 40,/* str: file holding the compiled filter (read, or written after compiling) */
 	T_ROOTFS_MOUNT = 41, /* u64 flags, str fstype, str source, str data, str cwd: mounted on the rootfs first */
+	T_SHIM_DIR = 42,     /* str: shim mode, its state dir (shim.pid, attach.sock, exit.json) */
+	T_LOG = 43,          /* str path, u64 max size (0: no rotation), u32 max files: the json-file log */
+	T_STDIO = 44,        /* u32 STDIO_* flags */
 	T_MAX
 };
 
@@ -68,7 +71,12 @@ enum plan_mode {
 	MODE_RUN = 2,    /* set up, start, stay as the parent: forward signals, return the status */
 	MODE_EXEC = 3,   /* join a running container's namespaces and run a process there */
 	MODE_EXEC_DETACH = 4,
+	MODE_SHIM = 5,   /* set up, start, then stay as the container's shim (shim.c), nobody's child */
 };
+
+/* T_STDIO flags */
+#define STDIO_OPEN_STDIN 0x1 /* the container gets a stdin pipe (OpenStdin) */
+#define STDIO_STDIN_ONCE 0x2 /* close it when the first client that attached stdin detaches (StdinOnce) */
 
 /* T_MOUNT opts */
 #define MOUNT_OPT_BIND_REMOUNT 0x1 /* bind, then remount with the flags */
@@ -151,6 +159,10 @@ struct plan {
 	uint32_t preserve_fds;
 	pid_t target_pid;
 	int wait_start;
+	/* shim mode */
+	char *shim_dir;
+	char *log_path; uint64_t log_max_size; uint32_t log_max_files;
+	uint32_t stdio_flags;
 };
 
 /* Decodes buf into p. Returns 0, or -1 with errno = EINVAL and *why set. */

@@ -47,6 +47,9 @@ export enum Tag {
   WaitStart = 37,
   SeccompCache = 40,
   RootfsMount = 41,
+  ShimDir = 42,
+  Log = 43,
+  Stdio = 44,
 }
 
 export enum PlanMode {
@@ -57,6 +60,26 @@ export enum PlanMode {
   /** Join a running container's namespaces and run one more process. */
   Exec = 3,
   ExecDetach = 4,
+  /** Set up, start, then stay as the container's shim: log, attach socket, exit.json (docs/engine.md). */
+  Shim = 5,
+}
+
+/** T_STDIO flags of plan.h. */
+export const StdioFlag = {
+  /** The container gets a stdin pipe (Config.OpenStdin). */
+  OpenStdin: 0x1,
+  /** Its stdin closes when the first client that attached stdin detaches (Config.StdinOnce). */
+  StdinOnce: 0x2,
+} as const;
+
+/** Shim mode: where it keeps its state and writes the container's json-file log. */
+export interface PlanShim {
+  /** shim.pid, attach.sock, exit.json go here. */
+  dir: string;
+  /** maxSize 0: no rotation; maxFiles counts the current file. */
+  log: { path: string; maxSize: number; maxFiles: number };
+  /** StdioFlag bits. */
+  stdio: number;
 }
 
 /** MOUNT_OPT_* of plan.h */
@@ -175,6 +198,7 @@ export interface Plan {
   preserveFds?: number;
   targetPid?: number;
   waitStart?: boolean;
+  shim?: PlanShim;
 }
 
 /** Appends little-endian fields; one writer per record. */
@@ -293,6 +317,12 @@ export function encodePlan(plan: Plan): Buffer {
   if (plan.preserveFds) add(Tag.PreserveFds, (w) => w.u32(plan.preserveFds!));
   if (plan.targetPid !== undefined) add(Tag.TargetPid, (w) => w.u32(plan.targetPid!));
   if (plan.waitStart) add(Tag.WaitStart);
+  if (plan.shim) {
+    const s = plan.shim;
+    add(Tag.ShimDir, (w) => w.str(s.dir));
+    add(Tag.Log, (w) => w.str(s.log.path).u64(BigInt(s.log.maxSize)).u32(s.log.maxFiles));
+    add(Tag.Stdio, (w) => w.u32(s.stdio));
+  }
 
   const header = Buffer.alloc(12);
   const body = Buffer.concat(records);
