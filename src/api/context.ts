@@ -8,6 +8,7 @@ import { NotImplementedError } from "../common/errors.ts";
 import type { EventBus } from "../daemon/events.ts";
 import type { AuthConfig } from "../spec/docker-api.ts";
 import type { ImageService } from "../image/service.ts";
+import type { ContainerService } from "../engine/containers.ts";
 import type { RegistryOptions } from "../image/distribution.ts";
 
 export type LogFields = Record<string, unknown>;
@@ -65,8 +66,7 @@ export interface DaemonServices {
   images?: ImageService;
   /** How the daemon reaches registries (insecure registries, its own credentials). */
   registry?: RegistryOptions;
-  // TODO(#4): type as the engine's container service.
-  containers?: unknown;
+  containers?: ContainerService;
   system?: SystemInfoSource;
   authenticator?: Authenticator;
 }

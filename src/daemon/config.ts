@@ -2,6 +2,7 @@
  * hakod's command line: `hakod [--data-root DIR] [-H unix:///path.sock]...
  * [--debug] [--pidfile FILE] [--group NAME] [--version]`, dockerd's names.
  */
+import { createHash } from "node:crypto";
 import path from "node:path";
 import { formatFlags, parseFlags, type FlagSpec } from "../cli/flags.ts";
 import { InvalidArgumentError } from "../common/errors.ts";
@@ -20,6 +21,10 @@ export interface DaemonConfig {
   storageDriver?: string;
   /** Registries reached over plain HTTP (besides loopback): host[:port] or CIDR. */
   insecureRegistries: string[];
+  /** Where the shims keep their state (dockerd's --exec-root): gone at reboot. */
+  execRoot: string;
+  /** The cgroup every container's cgroup goes under. */
+  cgroupParent: string;
 }
 
 export const DAEMON_FLAGS: FlagSpec[] = [
@@ -28,6 +33,8 @@ export const DAEMON_FLAGS: FlagSpec[] = [
   { name: "debug", short: "D", type: "bool", help: "Enable debug mode" },
   { name: "pidfile", short: "p", type: "string", value: "string", help: "Path to use for daemon PID file (default <data-root>/hakod.pid)" },
   { name: "group", short: "G", type: "string", value: "string", help: "Group for the unix socket", default: "hako" },
+  { name: "exec-root", type: "string", value: "string", help: "Root directory for execution state files (default /run/hako, or <data-root>/run)" },
+  { name: "cgroup-parent", type: "string", value: "string", help: "Parent cgroup for all containers (default /hako, or /hako-<hash> for another data root)" },
   { name: "storage-driver", short: "s", type: "string", value: "string", help: "Storage driver to use (overlay2, vfs, btrfs)" },
   { name: "insecure-registry", type: "list", value: "list", help: "Enable insecure registry communication" },
   { name: "version", short: "v", type: "bool", help: "Print version information and quit" },
@@ -74,6 +81,11 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonInvocation {
       group: flags.group as string,
       storageDriver: flags["storage-driver"] as string | undefined,
       insecureRegistries: flags["insecure-registry"] as string[],
+      // A second daemon on another data root must never see the first one's shims or cgroups.
+      execRoot: path.resolve((flags["exec-root"] as string | undefined) ?? (dataRoot === DEFAULT_DATA_ROOT ? "/run/hako" : path.join(dataRoot, "run"))),
+      cgroupParent:
+        (flags["cgroup-parent"] as string | undefined) ??
+        (dataRoot === DEFAULT_DATA_ROOT ? "/hako" : `/hako-${createHash("sha256").update(dataRoot).digest("hex").slice(0, 8)}`),
     },
   };
 }

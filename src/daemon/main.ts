@@ -20,6 +20,8 @@ import { prepareUnixSocket, removePidFile, removeSocket, secureUnixSocket, write
 import { LogfmtLogger } from "./log.ts";
 import { login, type RegistryOptions } from "../image/distribution.ts";
 import { openImageService } from "../image/setup.ts";
+import { ContainerService } from "../engine/containers.ts";
+import { helperPath } from "../native/shim.ts";
 
 /** The daemon's stable id (SystemInfo.ID), kept in <data-root>/engine-id as dockerd does. */
 function engineId(dataRoot: string): string {
@@ -51,14 +53,31 @@ function backingFilesystem(dataRoot: string): string {
   return type;
 }
 
-async function createServices(config: DaemonConfig): Promise<DaemonServices> {
+async function createServices(config: DaemonConfig, events: EventBus, log: LogfmtLogger): Promise<DaemonServices> {
   const images = await openImageService(config.dataRoot, { storageDriver: config.storageDriver });
   const registry: RegistryOptions = { insecureRegistries: config.insecureRegistries };
+  const containers = new ContainerService({
+    dataRoot: config.dataRoot,
+    runRoot: config.execRoot,
+    images,
+    events,
+    log,
+    initBinary: path.join(path.dirname(helperPath()), "hako-init"),
+    cgroupParent: config.cgroupParent,
+  });
+  await containers.init();
   return {
     images,
+    containers,
     registry,
     authenticator: (auth) => login(auth, registry),
     system: {
+      containers: () => {
+        const all = containers.store.list();
+        const running = all.filter((c) => c.State.Running && !c.State.Paused).length;
+        const paused = all.filter((c) => c.State.Paused).length;
+        return { total: all.length, running, paused, stopped: all.length - running - paused };
+      },
       images: () => images.images.list().length,
       storage: () => ({
         driver: images.layers.snapshotter.driver,
@@ -92,12 +111,15 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
   };
 
   let server: ApiServer | undefined;
+  let services: DaemonServices | undefined;
   try {
+    const events = new EventBus();
+    services = await createServices(config, events, log);
     const ctx: DaemonContext = {
       settings: { dataRoot: config.dataRoot, debug: config.debug, hosts: config.hosts.map((h) => h.url) },
       log,
-      events: new EventBus(),
-      services: await createServices(config),
+      events,
+      services,
       engineId: engineId(config.dataRoot),
       startedAt: new Date(),
     };
@@ -146,6 +168,7 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
     }, 5000);
     force.unref();
     void server!.close().finally(() => {
+      services?.containers?.close();
       cleanup();
       log.info("Daemon shutdown complete");
       process.exit(0);

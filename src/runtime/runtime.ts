@@ -420,7 +420,7 @@ function loadSpec(bundle: string): Spec {
   return validateSpec(spec, file);
 }
 
-function withDeviceRules(spec: Spec): LinuxResources {
+export function withDeviceRules(spec: Spec): LinuxResources {
   const resources = spec.linux?.resources ?? {};
   const configured = resources.devices ?? [];
   const own = (spec.linux?.devices ?? [])
