@@ -18,6 +18,7 @@ import { DEFAULT_HOST, parseHost, type HostAddress } from "../api/host.ts";
 import { API_VERSION, MIN_API_VERSION, compareApiVersions } from "../api/version.ts";
 import type { JsonMessage } from "../api/response.ts";
 import { DEFAULT_DATA_ROOT } from "../daemon/config.ts";
+import { openHijack, type HijackedConnection } from "./hijack.ts";
 
 /** An error answer of the daemon: its HTTP status and its message. */
 export class ApiError extends HakoError {
@@ -165,6 +166,33 @@ export class ApiClient {
   async *stream(method: string, apiPath: string, options: RequestOptions = {}): AsyncGenerator<JsonMessage> {
     const res = await this.request(method, apiPath, options);
     yield* readJsonLines<JsonMessage>(res);
+  }
+
+  /**
+   * A hijacked request (attach, exec start): sent with `Connection: Upgrade`
+   * and `Upgrade: tcp`; resolves with the raw connection once the daemon
+   * answered 101 (or 200, as older daemons do). Error statuses throw
+   * ApiError with the daemon's message, as request() does.
+   */
+  async hijack(method: string, apiPath: string, options: RequestOptions = {}): Promise<HijackedConnection> {
+    const version = await this.apiVersion();
+    const headers: Record<string, string> = { "User-Agent": `hako-cli/${VERSION} (linux)`, ...options.headers };
+    let payload: Buffer | undefined;
+    if (Buffer.isBuffer(options.body)) payload = options.body;
+    else if (options.body !== undefined) {
+      payload = Buffer.from(JSON.stringify(options.body));
+      headers["Content-Type"] ??= "application/json";
+    }
+    const target =
+      this.host.proto === "unix" ? { socketPath: this.host.path, host: "hako" } : { host: this.host.host, port: this.host.port };
+    let outcome;
+    try {
+      outcome = await openHijack({ ...target, method, path: `/v${version}${apiPath}${queryString(options.query)}`, headers, signal: options.signal }, payload);
+    } catch (err) {
+      throw this.connectError(err as NodeJS.ErrnoException);
+    }
+    if (outcome.response) throw await apiErrorOf(outcome.response);
+    return outcome.conn;
   }
 
   private mayAutostart(err: DaemonUnreachableError): boolean {

@@ -9,7 +9,7 @@ import type { CliCommand, TopLevelEntry } from "./command.ts";
 import { bootstrap } from "./image/bootstrap.ts";
 import { history } from "./image/history.ts";
 import { importCmd } from "./image/import.ts";
-import { imageInspect, inspect } from "./image/inspect.ts";
+import { imageInspect } from "./image/inspect.ts";
 import { imageLs } from "./image/list.ts";
 import { load } from "./image/load.ts";
 import { imagePrune } from "./image/prune.ts";
@@ -21,45 +21,43 @@ import { tag } from "./image/tag.ts";
 import { info } from "./info.ts";
 import { login, logout } from "./registry/login.ts";
 import { version } from "./version.ts";
+import {
+  attach,
+  commit,
+  containerInspect,
+  containerLs,
+  containerPrune,
+  containerRm,
+  cp,
+  create,
+  diff,
+  exec,
+  exportCmd,
+  inspect,
+  kill,
+  logs,
+  pause,
+  port,
+  rename,
+  restart,
+  run,
+  start,
+  stats,
+  stop,
+  top,
+  unpause,
+  update,
+  wait,
+} from "./container/index.ts";
+import { df, events, systemPrune } from "./system/index.ts";
+import { volume } from "./volume/index.ts";
 
 function planned(name: string, usage: string, summary: string, extra: Partial<CliCommand> = {}): CliCommand {
   return { name, usage, summary, ...extra };
 }
 
-// container
-const attach = planned("attach", "[OPTIONS] CONTAINER", "Attach local standard input, output, and error streams to a running container");
-const commit = planned("commit", "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes");
-const cp = planned("cp", "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-", "Copy files/folders between a container and the local filesystem");
-const create = planned("create", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container", { daemonErrorExit: 125, stopAtFirstArg: true });
-const diff = planned("diff", "CONTAINER", "Inspect changes to files or directories on a container's filesystem");
-const exec = planned("exec", "[OPTIONS] CONTAINER COMMAND [ARG...]", "Execute a command in a running container", { stopAtFirstArg: true });
-const exportCmd = planned("export", "[OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive");
-const containerInspect = planned("inspect", "[OPTIONS] CONTAINER [CONTAINER...]", "Display detailed information on one or more containers");
-const kill = planned("kill", "[OPTIONS] CONTAINER [CONTAINER...]", "Kill one or more running containers");
-const logs = planned("logs", "[OPTIONS] CONTAINER", "Fetch the logs of a container");
-const containerLs = planned("ls", "[OPTIONS]", "List containers", { aliases: ["list", "ps"] });
-const pause = planned("pause", "CONTAINER [CONTAINER...]", "Pause all processes within one or more containers");
-const port = planned("port", "CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings or a specific mapping for the container");
-const containerPrune = planned("prune", "[OPTIONS]", "Remove all stopped containers");
-const rename = planned("rename", "CONTAINER NEW_NAME", "Rename a container");
-const restart = planned("restart", "[OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers");
-const containerRm = planned("rm", "[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers", { aliases: ["remove"] });
-const run = planned("run", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container from an image", { daemonErrorExit: 125, stopAtFirstArg: true });
-const start = planned("start", "[OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers");
-const stats = planned("stats", "[OPTIONS] [CONTAINER...]", "Display a live stream of container(s) resource usage statistics");
-const stop = planned("stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers");
-const top = planned("top", "CONTAINER [ps OPTIONS]", "Display the running processes of a container", { stopAtFirstArg: true });
-const unpause = planned("unpause", "CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers");
-const update = planned("update", "[OPTIONS] CONTAINER [CONTAINER...]", "Update configuration of one or more containers");
-const wait = planned("wait", "CONTAINER [CONTAINER...]", "Block until one or more containers stop, then print their exit codes");
-
 // image
 const build = planned("build", "[OPTIONS] PATH | URL | -", "Build an image from a Dockerfile");
-
-// system
-const df = planned("df", "[OPTIONS]", "Show hako disk usage");
-const events = planned("events", "[OPTIONS]", "Get real time events from the server");
-const systemPrune = planned("prune", "[OPTIONS]", "Remove unused data");
 
 // network
 const network: CliCommand = {
@@ -74,19 +72,6 @@ const network: CliCommand = {
     planned("ls", "[OPTIONS]", "List networks", { aliases: ["list"] }),
     planned("prune", "[OPTIONS]", "Remove all unused networks"),
     planned("rm", "NETWORK [NETWORK...]", "Remove one or more networks", { aliases: ["remove"] }),
-  ],
-};
-
-const volume: CliCommand = {
-  name: "volume",
-  usage: "COMMAND",
-  summary: "Manage volumes",
-  subcommands: [
-    planned("create", "[OPTIONS] [VOLUME]", "Create a volume"),
-    planned("inspect", "[OPTIONS] VOLUME [VOLUME...]", "Display detailed information on one or more volumes"),
-    planned("ls", "[OPTIONS]", "List volumes", { aliases: ["list"] }),
-    planned("prune", "[OPTIONS]", "Remove unused local volumes"),
-    planned("rm", "[OPTIONS] VOLUME [VOLUME...]", "Remove one or more volumes", { aliases: ["remove"] }),
   ],
 };
 
