@@ -9,7 +9,10 @@ import { build } from "esbuild";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { version } = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
 
-execFileSync("make", ["-C", path.join(root, "native"), "-s", `VERSION=${version}`], { stdio: "inherit" });
+// HAKO_SKIP_NATIVE=1 rebuilds only the bundles (while someone else is editing native/).
+if (!process.env.HAKO_SKIP_NATIVE) {
+  execFileSync("make", ["-C", path.join(root, "native"), "-s", `VERSION=${version}`], { stdio: "inherit" });
+}
 
 const programs = {
   hako: "src/cli/main.ts",
