@@ -8,7 +8,9 @@ import { NotImplementedError } from "../common/errors.ts";
 import type { EventBus } from "../daemon/events.ts";
 import type { AuthConfig } from "../spec/docker-api.ts";
 import type { ImageService } from "../image/service.ts";
+import type { ArchiveService } from "../engine/archive.ts";
 import type { ContainerService } from "../engine/containers.ts";
+import type { ExecService } from "../engine/exec.ts";
 import type { RegistryOptions } from "../image/distribution.ts";
 
 export type LogFields = Record<string, unknown>;
@@ -67,6 +69,8 @@ export interface DaemonServices {
   /** How the daemon reaches registries (insecure registries, its own credentials). */
   registry?: RegistryOptions;
   containers?: ContainerService;
+  exec?: ExecService;
+  archive?: ArchiveService;
   system?: SystemInfoSource;
   authenticator?: Authenticator;
 }

@@ -20,6 +20,8 @@ import { prepareUnixSocket, removePidFile, removeSocket, secureUnixSocket, write
 import { LogfmtLogger } from "./log.ts";
 import { login, type RegistryOptions } from "../image/distribution.ts";
 import { openImageService } from "../image/setup.ts";
+import { ArchiveService } from "../engine/archive.ts";
+import { ExecService } from "../engine/exec.ts";
 import { ContainerService } from "../engine/containers.ts";
 import { helperPath } from "../native/shim.ts";
 
@@ -69,6 +71,8 @@ async function createServices(config: DaemonConfig, events: EventBus, log: Logfm
   return {
     images,
     containers,
+    exec: new ExecService({ containers, events }),
+    archive: new ArchiveService({ containers }),
     registry,
     authenticator: (auth) => login(auth, registry),
     system: {
