@@ -11,6 +11,9 @@
  * `npm run bench -- images` (or BENCH_ONLY=images) runs the images bench
  * instead: push/pull/save/load beside skopeo, and a pull's memory (bench/images.ts).
  *
+ * `npm run bench -- engine` runs the engine bench: hakod beside dockerd and
+ * podman through the same docker CLI (bench/engine.ts).
+ *
  * Every container, cgroup and temporary directory it makes is removed at
  * the end, also on Ctrl-C or an error. Results: bench/results/latest.json
  * (bench/results/interrupted.json for a run stopped early).
@@ -174,6 +177,11 @@ async function main(): Promise<number> {
   if (process.argv.slice(2).includes("images") || only.includes("images")) {
     const { runImagesBench } = await import("./images.ts");
     return runImagesBench();
+  }
+  // The engine bench (bench/engine.ts): hakod beside dockerd and podman through the docker CLI.
+  if (process.argv.slice(2).includes("engine") || only.includes("engine")) {
+    const { runEngineBench } = await import("./engine.ts");
+    return runEngineBench();
   }
   for (const [what, file] of [
     ["the native helper", SHIM],

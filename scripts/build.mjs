@@ -1,7 +1,7 @@
 // Builds hako: the native helper (make), then one bundle per program (esbuild),
 // so each command starts by loading a single file.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { copyFileSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -36,3 +36,14 @@ await Promise.all(
     }),
   ),
 );
+
+// The launcher and, for the short-lived commands, V8 code caches made by a
+// run that touches the common paths (a bundle that changed makes a new cache).
+copyFileSync(path.join(root, "scripts/launch.cjs"), path.join(root, "dist/launch.cjs"));
+for (const name of Object.keys(programs)) rmSync(path.join(root, "dist", `${name}.cjs.cache`), { force: true });
+for (const [name, args] of [["hako", ["--help"]], ["hako-runtime", ["--help"]]]) {
+  execFileSync(process.execPath, [path.join(root, "bin", name), ...args], {
+    env: { ...process.env, HAKO_WRITE_CODE_CACHE: "1" },
+    stdio: "ignore",
+  });
+}

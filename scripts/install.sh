@@ -17,10 +17,11 @@ npm run -s build
 lib="$PREFIX/lib/hako"
 rm -rf "$lib"
 mkdir -p "$lib/dist" "$lib/native/build" "$PREFIX/bin"
-cp dist/*.cjs "$lib/dist/"
-cp native/build/hako-shim "$lib/native/build/"
+cp dist/*.cjs dist/*.cache "$lib/dist/"
+cp native/build/hako-shim native/build/hako-init "$lib/native/build/"
 for p in hako hakod hako-runtime; do
-  printf '#!/bin/sh\nexec node "%s/dist/%s.cjs" "$@"\n' "$lib" "$p" >"$PREFIX/bin/$p"
+  # A node script, not a shell wrapper: one exec less on every command.
+  printf '#!/usr/bin/env node\nrequire("%s/dist/launch.cjs")("%s");\n' "$lib" "$p" >"$PREFIX/bin/$p"
   chmod 755 "$PREFIX/bin/$p"
 done
 
