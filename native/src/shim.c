@@ -81,7 +81,7 @@ static struct {
 	struct plan *p;           /* set-up only: NULL after the re-exec */
 	uint32_t stdio_flags;
 	pid_t self;
-	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char sock_path[PATH_MAX];
 	char *pid_path, *exit_path, *exit_tmp;
 	int listen_fd, sfd;
 	pid_t child;
@@ -215,10 +215,20 @@ static void listen_attach(void)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	char *path = join(S.p->shim_dir, "attach.sock");
-	if (strlen(path) >= sizeof addr.sun_path)
-		fatal("shim", ENAMETOOLONG, "%s: the path is too long for a unix socket", path);
-	strcpy(addr.sun_path, path);
+	if (strlen(path) >= sizeof S.sock_path)
+		fatal("shim", ENAMETOOLONG, "%s: the path is too long", path);
 	strcpy(S.sock_path, path);
+	if (strlen(path) < sizeof addr.sun_path) {
+		strcpy(addr.sun_path, path);
+	} else {
+		/* Deep state dirs (a long --exec-root) exceed sun_path: bind through a
+		 * directory fd instead; clients connect the same way. The fd stays open
+		 * for the shim's life, which is what keeps the name short. */
+		int dfd = open(S.p->shim_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			fatal("shim", errno, "open %s: %s", S.p->shim_dir, strerror(errno));
+		snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/attach.sock", dfd);
+	}
 	free(path);
 	S.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (S.listen_fd < 0)

@@ -10,7 +10,7 @@
  *   shimAlive           shim.pid names a live hako-shim
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, readlinkSync } from "node:fs";
+import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, readlinkSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { SyscallError } from "../common/errors.ts";
@@ -218,6 +218,9 @@ function frame(type: number, payload: Buffer = Buffer.alloc(0)): Buffer {
   return payload.length ? Buffer.concat([head, payload]) : head;
 }
 
+/** sizeof(sockaddr_un.sun_path): a socket path must be shorter. */
+const SUN_PATH_MAX = 108;
+
 /** One client of a shim's attach.sock. */
 export class ShimConnection {
   /** The exit status from the X frame; undefined when the connection ended without one. */
@@ -242,10 +245,29 @@ export class ShimConnection {
   /** Connects to <shimDir>/attach.sock; rejects (ENOENT, ECONNREFUSED) when the shim is gone. */
   static connect(shimDir: string, flags: AttachFlags): Promise<ShimConnection> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(path.join(shimDir, "attach.sock"));
-      socket.once("error", reject);
+      const sockPath = path.join(shimDir, "attach.sock");
+      // A path past sun_path's 108 bytes (a deep --exec-root) is reached through a directory fd, as the shim bound it.
+      let dirFd: number | undefined;
+      if (Buffer.byteLength(sockPath) >= SUN_PATH_MAX) {
+        try {
+          dirFd = openSync(shimDir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+        } catch (err) {
+          reject(err);
+          return;
+        }
+      }
+      const closeDir = (): void => {
+        if (dirFd !== undefined) closeSync(dirFd);
+        dirFd = undefined;
+      };
+      const socket = net.connect(dirFd === undefined ? sockPath : `/proc/self/fd/${dirFd}/attach.sock`);
+      socket.once("error", (err) => {
+        closeDir();
+        reject(err);
+      });
       socket.once("connect", () => {
-        socket.off("error", reject);
+        closeDir();
+        socket.removeAllListeners("error");
         resolve(new ShimConnection(socket, flags));
       });
     });
