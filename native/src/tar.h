@@ -17,6 +17,10 @@
 int tar_extract_main(int argc, char **argv);
 int tar_create_main(int argc, char **argv);
 int btrfs_main(int argc, char **argv);
+/* rootfs_tool.c: docker cp and export inside a container's root (see there). */
+int rootfs_tool_main(int argc, char **argv);
+/* tar_create.c's writer for rootfs-tool: NAME of DIRFD as ARCNAME (NULL: DIRFD's contents), then the end blocks. */
+void tar_create_entry(int dirfd, const char *name, const char *arcname);
 
 #define TAR_BLOCK 512
 

@@ -666,6 +666,46 @@ static void walk(int dirfd, const char *path, int pdirfd)
 	if (pnames) tar_free_names(pnames, pn);
 }
 
+/*
+ * For rootfs-tool (docker cp, export): the entry NAME of directory DIRFD
+ * written as ARCNAME ("." makes "./", "./a"...; a directory's whole tree
+ * goes), or with NAME NULL DIRFD's contents without an entry for DIRFD
+ * itself; then the end-of-archive blocks. Whiteouts are not read: this is
+ * a merged view, not a layer.
+ */
+void tar_create_entry(int dirfd, const char *name, const char *arcname)
+{
+	g.overlay = 0;
+	signal(SIGPIPE, SIG_IGN);
+	tar_raise_nofile();
+	if (!name) {
+		walk(dirfd, "", -1);
+	} else {
+		struct stat st;
+		g.current = arcname;
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) fail(errno, "stat");
+		if (S_ISDIR(st.st_mode)) {
+			char *path = xmalloc(strlen(arcname) + 2);
+			sprintf(path, "%s/", arcname);
+			int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0) fail(errno, "open directory");
+			if (g.depth == g.cap) g.stack = xrealloc(g.stack, (g.cap = g.cap ? g.cap * 2 : 32) * sizeof *g.stack);
+			g.stack[g.depth++] = (struct pending){ path, st, fd, 0 };
+			flush_pending();
+			walk(fd, path, -1);
+			g.depth--;
+			close(fd);
+			free(path);
+		} else if (!S_ISSOCK(st.st_mode)) {
+			emit_nondir(dirfd, name, arcname, &st);
+		}
+	}
+	g.current = NULL;
+	static const unsigned char end[2 * TAR_BLOCK];
+	out_write(end, sizeof end);
+	out_flush();
+}
+
 int tar_create_main(int argc, char **argv)
 {
 	const char *root = NULL, *parent = NULL;

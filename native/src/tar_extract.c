@@ -23,6 +23,11 @@
  * metadata) are skipped. trusted.overlay.* xattrs in the archive are never
  * applied: they are overlay's own bookkeeping, and redirect/metacopy values
  * from a layer could point the mount at other files.
+ *
+ * docker cp (rootfs_tool.c) extracts with --whiteouts=none (".wh." names
+ * are plain files), --no-overwrite-dir-non-dir (a directory is never
+ * replaced by a non-directory, nor the other way) and --chown=UID:GID
+ * (every entry owned by the container's user: copyUIDGID).
  */
 #define _GNU_SOURCE
 #include "tar.h"
@@ -44,7 +49,8 @@
 /* Bigger metadata than this in one PAX or GNU long-name header is not a layer. */
 #define META_MAX (16u << 20)
 
-enum { WH_OVERLAY, WH_DELETE };
+/* WH_NONE (docker cp): ".wh." names are plain files, as Docker's Untar takes them. */
+enum { WH_OVERLAY, WH_DELETE, WH_NONE };
 
 struct xattr { char *name; char *value; size_t len; };
 
@@ -82,6 +88,11 @@ static struct {
 	struct strset written; /* delete mode: every path this layer wrote, and its parents */
 	struct dirtime *dirs;
 	size_t ndirs, capdirs;
+	/* docker cp's options: keep a directory from becoming a non-directory and back; one owner for all */
+	int no_overwrite_dir_nondir;
+	int chown_all;
+	uid_t chown_uid;
+	gid_t chown_gid;
 } g;
 
 /* stdin, read through one fixed buffer */
@@ -557,6 +568,8 @@ static void apply_entry(struct entry *e, const char *path, const char *dir, cons
 	struct stat st;
 	int exists = fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	if (!exists && errno != ENOENT) fail(errno, "stat");
+	if (exists && g.no_overwrite_dir_nondir && !!S_ISDIR(st.st_mode) != (e->type == '5'))
+		fail_archive(S_ISDIR(st.st_mode) ? "cannot overwrite directory \"%s\" with non-directory" : "cannot overwrite non-directory \"%s\" with directory", path);
 	int keep = exists && e->type == '5' && S_ISDIR(st.st_mode);
 	int same_link = exists && link_fd >= 0 && st.st_dev == link_st.st_dev && st.st_ino == link_st.st_ino;
 	/* A new entry replaces what was there, never writing through it. */
@@ -712,7 +725,9 @@ static void handle_entry(struct entry *e)
 	const char *base = slash ? slash + 1 : path;
 	char *dir = slash ? strndup(path, (size_t)(slash - path)) : xstrdup("");
 
-	if (!strncmp(path, WH_META_PREFIX, strlen(WH_META_PREFIX)) && strcmp(path, WH_OPAQUE) != 0) {
+	if (g.whiteouts == WH_NONE) {
+		apply_entry(e, path, dir, base);
+	} else if (!strncmp(path, WH_META_PREFIX, strlen(WH_META_PREFIX)) && strcmp(path, WH_OPAQUE) != 0) {
 		/* AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): not part of the tree */
 	} else if (!strcmp(base, WH_OPAQUE)) {
 		apply_opaque(dir);
@@ -736,11 +751,21 @@ int tar_extract_main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--whiteouts=overlay")) g.whiteouts = WH_OVERLAY;
 		else if (!strcmp(argv[i], "--whiteouts=delete")) g.whiteouts = WH_DELETE;
+		else if (!strcmp(argv[i], "--whiteouts=none")) g.whiteouts = WH_NONE;
+		else if (!strcmp(argv[i], "--no-overwrite-dir-non-dir")) g.no_overwrite_dir_nondir = 1;
+		else if (!strncmp(argv[i], "--chown=", 8)) {
+			unsigned long u, gg;
+			char c;
+			if (sscanf(argv[i] + 8, "%lu:%lu%c", &u, &gg, &c) != 2 || u >= 0xffffffffUL || gg >= 0xffffffffUL) { root = NULL; break; }
+			g.chown_all = 1;
+			g.chown_uid = (uid_t)u;
+			g.chown_gid = (gid_t)gg;
+		}
 		else if (argv[i][0] != '-' && !root) root = argv[i];
 		else { root = NULL; break; }
 	}
 	if (!root || g.whiteouts < 0) {
-		dprintf(2, "usage: hako-shim tar-extract DIR --whiteouts=overlay|delete < layer.tar\n");
+		dprintf(2, "usage: hako-shim tar-extract DIR --whiteouts=overlay|delete|none [--no-overwrite-dir-non-dir] [--chown=UID:GID] < layer.tar\n");
 		return 2;
 	}
 	umask(0);
@@ -816,8 +841,8 @@ int tar_extract_main(int argc, char **argv)
 		int64_t gid = local.has_gid ? local.gid : global.has_gid ? global.gid : field_num(blk, TAR_GID, 8, "gid");
 		/* (uid_t)-1 would mean "leave as is" to chown */
 		if (uid < 0 || uid >= 0xffffffffLL || gid < 0 || gid >= 0xffffffffLL) fail_archive("uid/gid %lld/%lld out of range", (long long)uid, (long long)gid);
-		e.uid = (uid_t)uid;
-		e.gid = (gid_t)gid;
+		e.uid = g.chown_all ? g.chown_uid : (uid_t)uid;
+		e.gid = g.chown_all ? g.chown_gid : (gid_t)gid;
 		e.mode = (mode_t)(field_num(blk, TAR_MODE, 8, "mode") & 07777);
 		struct timespec mtime = { .tv_sec = (time_t)field_num(blk, TAR_MTIME, 12, "mtime") };
 		if (local.has_mtime) mtime = local.mtime;

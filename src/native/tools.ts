@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { PassThrough, type Readable } from "node:stream";
-import { InternalError, InvalidArgumentError, type HakoError } from "../common/errors.ts";
+import { InternalError, InvalidArgumentError, NotFoundError, type HakoError } from "../common/errors.ts";
 import { helperPath } from "./shim.ts";
 
 export type ExtractWhiteouts = "overlay" | "delete";
@@ -190,4 +190,178 @@ export function btrfsSnapshot(src: string, dst: string, opts: { readonly?: boole
 /** Deletes the subvolume at `path`, and the subvolumes nested in it. */
 export function btrfsSubvolumeDelete(path: string): Promise<void> {
   return btrfsOp(`delete btrfs subvolume ${path}`, ["subvolume-delete", path]);
+}
+
+// ---------------------------------------------------------------- rootfs-tool (docker cp, export)
+
+/**
+ * Where rootfs-tool finds a container's files: `root` as it is (a running
+ * container's /proc/<pid>/root, a vfs/btrfs snapshot directory), or the
+ * merged view `mount` first mounts on `root` in the helper's own mount
+ * namespace (never the host's).
+ */
+export interface RootfsLocation {
+  root: string;
+  mount?: { type: string; source: string; data: string; cwd?: string; readonly?: boolean };
+}
+
+/** lstat of a path in the container, as rootfs-tool reports it. */
+export interface RootfsStat {
+  /** filepath.Base of the path as asked ("/" for the root). */
+  name: string;
+  size: number;
+  /** st_mode. */
+  mode: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+  /** A symlink's target resolved inside the container ("" for anything else). */
+  linkTarget: string;
+}
+
+const ROOTFS_NOT_FOUND = 3;
+const ROOTFS_NOT_DIRECTORY = 4;
+
+function rootfsArgs(loc: RootfsLocation, op: string[]): string[] {
+  const args = ["rootfs-tool"];
+  if (loc.mount) {
+    const m = loc.mount;
+    args.push("--mount", m.type, m.source, m.data, m.cwd ?? "");
+    if (m.readonly) args.push("--ro");
+  }
+  return [...args, loc.root, ...op];
+}
+
+/** The helper's status as an error: a missing path (404), not a directory (400), a bad archive (400), or ours. */
+function rootfsError(what: string, code: number | null, signal: NodeJS.Signals | null, stderr: string): HakoError {
+  const text = failureText(stderr, code, signal);
+  const message = `${what}: ${text}`;
+  if (code === ROOTFS_NOT_FOUND) return new NotFoundError(message);
+  if (code === ROOTFS_NOT_DIRECTORY) return new InvalidArgumentError(message);
+  if (/invalid archive|escapes the layer root|unexpected end of archive|cannot overwrite/.test(text)) return new InvalidArgumentError(message);
+  return new InternalError(message);
+}
+
+/** Runs a rootfs-tool operation that answers one JSON line. */
+function rootfsQuery<T>(loc: RootfsLocation, op: string[], what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(helperPath(), rootfsArgs(loc, op), { stdio: ["ignore", "pipe", "pipe"] });
+    const stderr = collectStderr(child);
+    let stdout = "";
+    child.stdout!.setEncoding("utf8");
+    child.stdout!.on("data", (chunk: string) => {
+      if (stdout.length < 64 * 1024) stdout += chunk;
+    });
+    child.on("error", (err) => reject(new InternalError(`${what}: start the native helper: ${err.message}`, { cause: err })));
+    child.on("close", (code, signal) => {
+      if (code !== 0) return reject(rootfsError(what, code, signal, stderr()));
+      try {
+        resolve(JSON.parse(stdout) as T);
+      } catch (err) {
+        reject(new InternalError(`${what}: unreadable result from the helper: ${JSON.stringify(stdout)}`, { cause: err }));
+      }
+    });
+  });
+}
+
+/** lstat of `path` inside the container (the directory part follows symlinks in the root; the last element with a trailing "/"). */
+export function rootfsStat(loc: RootfsLocation, path: string): Promise<RootfsStat> {
+  return rootfsQuery<RootfsStat>(loc, ["stat", path], `stat ${path}`);
+}
+
+/** `path` with every symlink followed inside the container's root, absolute. */
+export async function rootfsRealpath(loc: RootfsLocation, path: string): Promise<string> {
+  return (await rootfsQuery<{ path: string }>(loc, ["realpath", path], `resolve ${path}`)).path;
+}
+
+/** A tar the helper writes: errors with its message; destroying the stream stops it. */
+function rootfsTarStream(loc: RootfsLocation, op: string[], what: string): Readable {
+  const out = new PassThrough();
+  let child: ChildProcess;
+  try {
+    child = spawn(helperPath(), rootfsArgs(loc, op), { stdio: ["ignore", "pipe", "pipe"] });
+  } catch (err) {
+    process.nextTick(() => out.destroy(err as Error));
+    return out;
+  }
+  const stderr = collectStderr(child);
+  child.stdout!.pipe(out, { end: false });
+  let exited = false;
+  child.on("error", (err) => {
+    exited = true;
+    out.destroy(new InternalError(`${what}: start the native helper: ${err.message}`, { cause: err }));
+  });
+  child.on("close", (code, signal) => {
+    exited = true;
+    if (code === 0) out.end();
+    else out.destroy(rootfsError(what, code, signal, stderr()));
+  });
+  out.on("close", () => {
+    if (!exited) child.kill("SIGKILL");
+  });
+  return out;
+}
+
+/**
+ * `path` of the container as docker cp's tar: its entry named after the path
+ * as asked, or `as` (one path element; "." gives "./..." entries).
+ */
+export function rootfsGetTar(loc: RootfsLocation, path: string, opts: { as?: string } = {}): Readable {
+  const op = ["get", path];
+  if (opts.as !== undefined) op.push("--as", opts.as);
+  return rootfsTarStream(loc, op, `archive ${path}`);
+}
+
+/** The container's whole filesystem as a tar (docker export). */
+export function rootfsExportTar(loc: RootfsLocation): Readable {
+  return rootfsTarStream(loc, ["export"], "export the container's filesystem");
+}
+
+/**
+ * Extracts `tar` under the directory `path` of the container (every symlink
+ * followed inside the root; entries stay inside that directory).
+ * `chown` gives every entry that owner (docker cp -a); `noOverwriteDirNonDir`
+ * refuses to replace a directory by a non-directory or back.
+ */
+export function rootfsPutTar(
+  loc: RootfsLocation,
+  path: string,
+  tar: Readable,
+  opts: { noOverwriteDirNonDir?: boolean; chown?: { uid: number; gid: number } } = {},
+): Promise<void> {
+  const op = ["put", path];
+  if (opts.noOverwriteDirNonDir) op.push("--no-overwrite-dir-non-dir");
+  if (opts.chown) op.push(`--chown=${opts.chown.uid}:${opts.chown.gid}`);
+  const what = `extract into ${path}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(helperPath(), rootfsArgs(loc, op), { stdio: ["pipe", "ignore", "pipe"] });
+    const stderr = collectStderr(child);
+    let sourceError: Error | undefined;
+    let settled = false;
+    const finish = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(err);
+      else resolve();
+    };
+    tar.pipe(child.stdin!);
+    child.stdin!.on("error", () => {});
+    tar.on("error", (err: Error) => {
+      sourceError ??= err;
+      tar.unpipe(child.stdin!);
+      child.kill("SIGKILL");
+    });
+    child.on("error", (err) => {
+      tar.unpipe(child.stdin!);
+      finish(new InternalError(`${what}: start the native helper: ${err.message}`, { cause: err }));
+    });
+    child.on("close", (code, signal) => {
+      if (sourceError) return finish(new InternalError(`${what}: reading the archive failed: ${sourceError.message}`, { cause: sourceError }));
+      if (code !== 0) {
+        // Failed before the end of the archive: the rest is read and dropped by the caller.
+        tar.unpipe(child.stdin!);
+        return finish(rootfsError(what, code, signal, stderr()));
+      }
+      finish();
+    });
+  });
 }
