@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "container.h"
 #include "msg.h"
+#include "netlink.h"
 #include "tar.h"
 #include "util.h"
 
@@ -78,6 +79,8 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "btrfs") == 0) return btrfs_main(argc - 1, argv + 1);
 	/* docker cp and export inside a container's root (rootfs_tool.c): host-side too, like the layer tools. */
 	if (argc > 1 && strcmp(argv[1], "rootfs-tool") == 0) return rootfs_tool_main(argc - 1, argv + 1);
+	/* Links, addresses, routes for hakod's networks (netlink.c): host-side, one batch on stdin. */
+	if (argc > 1 && strcmp(argv[1], "netlink") == 0) return netlink_main(argc - 1, argv + 1);
 	/* The shim once its container runs (shim.c re-execs itself from disk; no plan any more). */
 	if (argc > 1 && strcmp(argv[1], "shim-loop") == 0) return shim_loop_main(argc - 1, argv + 1);
 	if (fcntl(g_ctl_fd, F_GETFD) < 0) {
