@@ -5,6 +5,9 @@ import { copyFileSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { createRequire } from "node:module";
+
+const requireHere = createRequire(import.meta.url);
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { version } = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
@@ -20,9 +23,45 @@ const programs = {
   "hako-runtime": "src/runtime/main.ts",
 };
 
+/**
+ * Node's built-in modules load at start-up when a bundle requires them at
+ * its top, and half of a short command's start-up was spent there
+ * (child_process, crypto, net, ...). For the short-lived programs, named
+ * imports of these resolve to a stand-in that requires the real module on
+ * first use: `import { spawn } from "node:child_process"` costs nothing
+ * until something spawns. (Default and namespace imports still load at
+ * once: esbuild copies their properties.)
+ */
+const LAZY_BUILTINS = /^(node:)?(child_process|crypto|readline|zlib|fs\/promises|dgram|dns|tls|https|http|net|os|tty|perf_hooks|url|stream|stream\/promises|string_decoder|events)$/;
+const lazyBuiltins = {
+  name: "lazy-builtins",
+  setup(b) {
+    b.onResolve({ filter: LAZY_BUILTINS }, (args) =>
+      // The stand-in's own require is the real module.
+      args.namespace === "lazy-builtin" ? { path: args.path, external: true } : { path: args.path.replace(/^node:/, ""), namespace: "lazy-builtin" },
+    );
+    b.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, (args) => {
+      // The names are known now (same node): listing them must not load the module.
+      const keys = JSON.stringify(Object.keys(requireHere(`node:${args.path}`)));
+      return {
+        contents: `let m; const load = () => (m ??= require(${JSON.stringify(`node:${args.path}`)}));
+const keys = ${keys};
+module.exports = new Proxy({}, {
+  get: (_, k) => (k === "__esModule" ? undefined : load()[k]),
+  has: (_, k) => keys.includes(k),
+  ownKeys: () => keys.slice(),
+  getOwnPropertyDescriptor: (_, k) => (keys.includes(k) ? { configurable: true, enumerable: true, writable: true, value: undefined } : undefined),
+});`,
+        loader: "js",
+      };
+    });
+  },
+};
+
 await Promise.all(
   Object.entries(programs).map(([name, entry]) =>
     build({
+      plugins: name === "hakod" ? [] : [lazyBuiltins],
       entryPoints: [path.join(root, entry)],
       outfile: path.join(root, "dist", `${name}.cjs`),
       bundle: true,

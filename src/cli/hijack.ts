@@ -45,7 +45,8 @@ export function openHijack(options: http.RequestOptions, body?: Buffer): Promise
   const headers: Record<string, string> = { ...(options.headers as Record<string, string> | undefined), Connection: "Upgrade", Upgrade: "tcp" };
   if (body !== undefined) headers["Content-Length"] = String(body.length);
   return new Promise((resolve, reject) => {
-    const req = http.request({ ...options, headers, agent: false });
+    // A given createConnection is the connection itself; otherwise one of its own (no pooling agent).
+    const req = http.request({ ...(options.createConnection ? {} : { agent: false }), ...options, headers });
     let settled = false;
     const settle = (outcome: HijackOutcome): void => {
       settled = true;

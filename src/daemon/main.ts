@@ -172,6 +172,7 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
     }, 5000);
     force.unref();
     void server!.close().finally(() => {
+      services?.exec?.close();
       services?.containers?.close();
       cleanup();
       log.info("Daemon shutdown complete");
