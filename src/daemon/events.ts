@@ -31,6 +31,8 @@ const KEEP = 256;
 
 export class EventBus {
   private listeners = new Set<EventListener>();
+  /** The engine's own listeners (exec, health monitors): not API subscribers, so not in subscriberCount. */
+  private observers = new Set<EventListener>();
   private recent: EngineEvent[] = [];
 
   /** Stamps the event with the time and delivers it to every subscriber. */
@@ -66,12 +68,22 @@ export class EventBus {
     };
   }
 
+  /** Like subscribe, for listeners inside the daemon: /info's NEventsListener does not count them. */
+  observe(listener: EventListener): () => void {
+    this.observers.add(listener);
+    const unsubscribe = this.subscribe(listener);
+    return () => {
+      this.observers.delete(listener);
+      unsubscribe();
+    };
+  }
+
   /** The kept events at or after `sinceNano` (unix nanoseconds). */
   since(sinceNano: bigint): EngineEvent[] {
     return this.recent.filter((e) => BigInt(e.timeNano) >= sinceNano);
   }
 
   get subscriberCount(): number {
-    return this.listeners.size;
+    return this.listeners.size - this.observers.size;
   }
 }

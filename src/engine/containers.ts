@@ -411,6 +411,10 @@ export class ContainerService {
       this.store.save(c);
       for (const p of this.pendingAttach.get(c.ID) ?? []) p.reject(err);
       this.pendingAttach.delete(c.ID);
+      if (c.HostConfig.AutoRemove) {
+        // dockerd cleans up an --rm container whose start failed; docker run --rm waits for that removal.
+        setImmediate(() => void this.remove(c.ID, { force: true }).catch((e: unknown) => this.opts.log.warn("auto-remove after a failed start failed", { id: c.ID, error: errorMessage(e) })));
+      }
       if (err instanceof SyscallError && err.stage === "exec") {
         // The seed's wording ("Cannot start container <id>: exec: ..."); the CLI maps it to 127/126.
         const e = new InvalidArgumentError(`Cannot start container ${c.ID}: ${err.message}`);
@@ -639,9 +643,9 @@ export class ContainerService {
     if (this.removing.has(c.ID)) throw new ConflictError(`removal of container ${c.ID} is already in progress`);
     if (c.State.Running && !c.State.Restarting) {
       if (!options.force) {
-        throw new ConflictError(
-          `You cannot remove a ${c.State.Paused ? "paused" : "running"} container ${c.ID}. ${c.State.Paused ? "Unpause and then stop" : "Stop"} the container before attempting removal or force remove`,
-        );
+        // dockerd 28's wording (daemon/delete.go).
+        const why = c.State.Paused ? "container is paused and must be unpaused first" : "container is running: stop the container before removing or force remove";
+        throw new ConflictError(`cannot remove container "${c.Name}": ${why}`);
       }
     }
     this.removing.add(c.ID);
@@ -653,6 +657,8 @@ export class ContainerService {
       if (c.State.Running && c.State.Pid) {
         const exited = this.waitExit(c.ID);
         this.signalContainer(c, osConstants.signals.SIGKILL);
+        // dockerd's rm -f reports the kill it did (kill, die, destroy).
+        this.publish("kill", c, { signal: String(osConstants.signals.SIGKILL) });
         await withTimeout(exited, 10_000);
       }
       safe(() => this.cgroup(c.ID).destroy(), undefined);
@@ -660,6 +666,9 @@ export class ContainerService {
       rmSync(this.shimDir(c.ID), { recursive: true, force: true });
       this.store.remove(c.ID);
       this.names.releaseId(c.ID);
+      // Attach requests waiting for a start that will never come.
+      for (const p of this.pendingAttach.get(c.ID) ?? []) p.reject(new ConflictError(`container ${c.ID} was removed before it started`));
+      this.pendingAttach.delete(c.ID);
       if (options.volumes) {
         for (const m of Object.values(c.MountPoints)) {
           if (m.Type === "volume" && m.Name && m.Anonymous) {
@@ -692,6 +701,8 @@ export class ContainerService {
     for (const c of this.store.list()) {
       if (c.State.Running) continue;
       if (!matchesLabels(c.Config.Labels ?? {}, filters.label ?? [])) continue;
+      // label!=k or label!=k=v: containers with such a label stay.
+      if ((filters["label!"] ?? []).some((l) => matchesLabels(c.Config.Labels ?? {}, [l]))) continue;
       const until = filters.until?.[0];
       if (until && Date.parse(c.Created) >= parseTime(until)) continue;
       reclaimed += (await this.images.layers.snapshotter.usage(c.ID).catch(() => ({ size: 0 }))).size;
@@ -825,13 +836,30 @@ export class ContainerService {
    * started yet, it resolves when it starts, before its process execs, so
    * nothing it prints is missed (docker run attaches before start).
    */
-  attach(ref: string, flags: AttachFlags): Promise<ShimConnection> {
+  attach(ref: string, flags: AttachFlags, signal?: AbortSignal): Promise<ShimConnection> {
     const c = this.store.resolve(ref);
     if (c.State.Running && shimAlive(this.shimDir(c.ID))) return ShimConnection.connect(this.shimDir(c.ID), flags);
     return new Promise((resolve, reject) => {
+      const entry = {
+        flags,
+        // A client that left while its attach was being connected: detach it again.
+        resolve: (conn: ShimConnection) => (signal?.aborted ? (conn.close(), reject(new FailedPreconditionError("attach abandoned by the client"))) : resolve(conn)),
+        reject,
+      };
       const list = this.pendingAttach.get(c.ID) ?? [];
-      list.push({ flags, resolve, reject });
+      list.push(entry);
       this.pendingAttach.set(c.ID, list);
+      // Only this request's entry goes: other clients waiting for the same start stay.
+      signal?.addEventListener(
+        "abort",
+        () => {
+          const pending = this.pendingAttach.get(c.ID)?.filter((p) => p !== entry) ?? [];
+          if (pending.length) this.pendingAttach.set(c.ID, pending);
+          else this.pendingAttach.delete(c.ID);
+          reject(new FailedPreconditionError("attach abandoned by the client"));
+        },
+        { once: true },
+      );
     });
   }
 

@@ -140,6 +140,8 @@ export async function startDaemon(options: StartOptions = {}): Promise<TestDaemo
     alive: () => child.exitCode === null && child.signalCode === null,
     async stop() {
       if (daemon.alive()) {
+        // hakod leaves containers running on SIGTERM (live restore): remove them first, so no shim, cgroup or mount outlives the test.
+        await removeAllContainers(socket);
         process.kill(child.pid!, "SIGTERM");
         const timer = setTimeout(() => daemon.alive() && process.kill(child.pid!, "SIGKILL"), 5000);
         await exited(child);
@@ -170,6 +172,29 @@ export async function startDaemon(options: StartOptions = {}): Promise<TestDaemo
       throw new Error(`hakod did not answer within 10 s:\n${daemon.log()}`);
     }
     await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * Force-removes every container of the daemon on `socketPath` (with their
+ * anonymous volumes) through the API; a daemon without a containers
+ * service, or one that does not answer, is left as it is.
+ */
+export async function removeAllContainers(socketPath: string): Promise<void> {
+  let list: { Id: string }[];
+  try {
+    const res = await apiRequest(socketPath, "GET", "/containers/json?all=1", { timeoutMs: 5000 });
+    if (res.status !== 200) return;
+    list = res.json<{ Id: string }[]>();
+  } catch {
+    return;
+  }
+  for (const c of list) {
+    try {
+      await apiRequest(socketPath, "DELETE", `/containers/${c.Id}?force=1&v=1`, { timeoutMs: 20_000 });
+    } catch {
+      // gone already, or the daemon is failing: SIGTERM follows anyway
+    }
   }
 }
 

@@ -62,7 +62,7 @@ describe("api server: framework with injected services", () => {
       .add("GET", "/test/needs-images", (call) => {
         requireService(call.ctx, "images");
       })
-      .addUpgrade("POST", "/containers/{name}/attach", async (call) => {
+      .addUpgrade("POST", "/hako-test/{name}/attach", async (call) => {
         if (call.params.name === "missing") throw new NotFoundError(`No such container: ${call.params.name}`);
         call.upgrade("application/vnd.docker.raw-stream");
         call.socket.write(`hello ${call.params.name} ${call.version} ${call.head.toString()}|`);
@@ -139,7 +139,7 @@ describe("api server: framework with injected services", () => {
 
   test("upgrade: 101 UPGRADED with Docker's headers, then raw bytes both ways", async () => {
     const out = await rawExchange(
-      "POST /v1.41/containers/web/attach?stream=1&stdin=1 HTTP/1.1\r\nHost: hako\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\nearly",
+      "POST /v1.41/hako-test/web/attach?stream=1&stdin=1 HTTP/1.1\r\nHost: hako\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\nearly",
       (s) => {
         s.write("typed");
         setTimeout(() => s.end(), 50);
@@ -155,7 +155,7 @@ describe("api server: framework with injected services", () => {
   });
 
   test("upgrade: an error before the upgrade is an HTTP answer; unknown upgrade routes are 404/400", async () => {
-    const missing = await rawExchange("POST /containers/missing/attach HTTP/1.1\r\nHost: hako\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
+    const missing = await rawExchange("POST /hako-test/missing/attach HTTP/1.1\r\nHost: hako\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
     assert.match(missing, /^HTTP\/1\.1 404 Not Found\r\n/);
     assert.match(missing, /\{"message":"No such container: missing"\}\n$/);
     const nowhere = await rawExchange("POST /nowhere HTTP/1.1\r\nHost: hako\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
