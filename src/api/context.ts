@@ -12,6 +12,7 @@ import type { ArchiveService } from "../engine/archive.ts";
 import type { ContainerService } from "../engine/containers.ts";
 import type { ExecService } from "../engine/exec.ts";
 import type { RegistryOptions } from "../image/distribution.ts";
+import type { NetworkService } from "../network/service.ts";
 
 export type LogFields = Record<string, unknown>;
 
@@ -71,6 +72,7 @@ export interface DaemonServices {
   containers?: ContainerService;
   exec?: ExecService;
   archive?: ArchiveService;
+  networks?: NetworkService;
   system?: SystemInfoSource;
   authenticator?: Authenticator;
 }

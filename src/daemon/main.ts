@@ -24,6 +24,7 @@ import { ArchiveService } from "../engine/archive.ts";
 import { ExecService } from "../engine/exec.ts";
 import { ContainerService } from "../engine/containers.ts";
 import { helperPath } from "../native/shim.ts";
+import { createNetworkService, reconcileNetworks, shutdownNetworks } from "../network/setup.ts";
 
 /** The daemon's stable id (SystemInfo.ID), kept in <data-root>/engine-id as dockerd does. */
 function engineId(dataRoot: string): string {
@@ -58,6 +59,7 @@ function backingFilesystem(dataRoot: string): string {
 async function createServices(config: DaemonConfig, events: EventBus, log: LogfmtLogger): Promise<DaemonServices> {
   const images = await openImageService(config.dataRoot, { storageDriver: config.storageDriver });
   const registry: RegistryOptions = { insecureRegistries: config.insecureRegistries };
+  const networks = createNetworkService({ dataRoot: config.dataRoot, log });
   const containers = new ContainerService({
     dataRoot: config.dataRoot,
     runRoot: config.execRoot,
@@ -66,9 +68,13 @@ async function createServices(config: DaemonConfig, events: EventBus, log: Logfm
     log,
     initBinary: path.join(path.dirname(helperPath()), "hako-init"),
     cgroupParent: config.cgroupParent,
+    networks,
   });
   await containers.init();
+  const live = containers.store.list().filter((c) => c.State.Running && c.State.Pid > 0);
+  await reconcileNetworks(networks, live.map((c) => ({ id: c.ID, pid: c.State.Pid })), log);
   return {
+    networks,
     images,
     containers,
     exec: new ExecService({ containers, events }),
@@ -171,9 +177,10 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
       process.exit(0);
     }, 5000);
     force.unref();
-    void server!.close().finally(() => {
+    void server!.close().finally(async () => {
       services?.exec?.close();
       services?.containers?.close();
+      if (services?.networks) await shutdownNetworks(services.networks, config.dataRoot, log);
       cleanup();
       log.info("Daemon shutdown complete");
       process.exit(0);

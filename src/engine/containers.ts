@@ -27,6 +27,7 @@ import type {
   ContainerInspectResponse,
   ContainerSummary,
   ContainerWaitResponse,
+  EndpointSettings,
   HostConfig,
   Resources,
 } from "../spec/docker-api.ts";
@@ -37,6 +38,8 @@ import { NameRegistry, normalizeName } from "./names.ts";
 import { generateSpec, type SpecResult } from "./specgen.ts";
 import { mountPointView, mountPointsByDestination } from "./types.ts";
 import { VolumeStore } from "./volumes.ts";
+import { attachContainer, checkNetworkMode, containerNetworkSettings, summaryPorts } from "../network/container-network.ts";
+import type { NetworkService } from "../network/service.ts";
 
 export interface ContainerServiceOptions {
   /** /var/lib/hako */
@@ -50,6 +53,8 @@ export interface ContainerServiceOptions {
   initBinary?: string;
   /** The cgroup containers' cgroups go under (default /hako). */
   cgroupParent?: string;
+  /** Networking (issue #5): without it containers get a namespace with nothing in it. */
+  networks?: NetworkService;
 }
 
 type WaitCondition = "not-running" | "next-exit" | "removed";
@@ -196,8 +201,9 @@ export class ContainerService {
   // ---------------------------------------------------------------- create
 
   async create(body: ContainerCreateRequest, options: { name?: string } = {}): Promise<ContainerCreateResponse> {
-    const { HostConfig: hostConfigIn, NetworkingConfig: _net, ...config } = body;
+    const { HostConfig: hostConfigIn, NetworkingConfig: networking, ...config } = body;
     if (!config.Image) throw new InvalidArgumentError("config.Image: no image specified");
+    if (this.opts.networks && !config.NetworkDisabled) checkNetworkMode(this.opts.networks, hostConfigIn?.NetworkMode, networking);
     const image = this.images.resolve(config.Image);
     const imageConfig = this.images.config(image);
     const id = generateContainerId();
@@ -233,6 +239,8 @@ export class ContainerService {
         ExecIDs: [],
         HasBeenStartedBefore: false,
         HasBeenManuallyStopped: false,
+        // The networks asked for besides NetworkMode's, joined at every start (Docker keeps them here too).
+        NetworkSettings: { Networks: { ...(networking?.EndpointsConfig ?? {}) } },
       };
       if (result.workingDir) this.makeWorkingDir(id, result.workingDir);
       this.store.create(record);
@@ -365,6 +373,12 @@ export class ContainerService {
         openStdin: Boolean(c.Config.OpenStdin),
         stdinOnce: Boolean(c.Config.StdinOnce),
       });
+      try {
+        await this.attachNetworks(c, handle.pid);
+      } catch (err) {
+        handle.abort();
+        throw err;
+      }
       const oomBefore = safe(() => cgroup.oomKillCount(), 0);
       // Attachers first, then the watcher: no output and no exit can slip past them.
       for (const p of this.pendingAttach.get(c.ID) ?? []) {
@@ -413,7 +427,7 @@ export class ContainerService {
       this.pendingAttach.delete(c.ID);
       if (c.HostConfig.AutoRemove) {
         // dockerd cleans up an --rm container whose start failed; docker run --rm waits for that removal.
-        setImmediate(() => void this.remove(c.ID, { force: true }).catch((e: unknown) => this.opts.log.warn("auto-remove after a failed start failed", { id: c.ID, error: errorMessage(e) })));
+        setImmediate(() => void this.remove(c.ID, { force: true, volumes: true }).catch((e: unknown) => this.opts.log.warn("auto-remove after a failed start failed", { id: c.ID, error: errorMessage(e) })));
       }
       if (err instanceof SyscallError && err.stage === "exec") {
         // The seed's wording ("Cannot start container <id>: exec: ..."); the CLI maps it to 127/126.
@@ -423,6 +437,41 @@ export class ContainerService {
       }
       throw err;
     }
+  }
+
+  /**
+   * The container's networks, between the shim's "pid" and "start": its
+   * process waits in its new namespace, so it execs with its interfaces,
+   * published ports, /etc/hosts and resolv.conf in place.
+   */
+  private async attachNetworks(c: ContainerRecord, pid: number): Promise<void> {
+    const networks = this.opts.networks;
+    if (!networks || c.Config.NetworkDisabled) return;
+    // A restart after an exit the engine saw no release for (hakod was down).
+    await networks.releaseContainer(c.ID);
+    await attachContainer(networks, {
+      id: c.ID,
+      name: c.Name,
+      pid,
+      networkMode: c.HostConfig.NetworkMode,
+      networking: { EndpointsConfig: c.NetworkSettings?.Networks ?? {} },
+      hostname: c.Config.Hostname || c.ID.slice(0, 12),
+      ...(c.Config.Domainname ? { domainname: c.Config.Domainname } : {}),
+      portBindings: c.HostConfig.PortBindings ?? null,
+      publishAll: c.HostConfig.PublishAllPorts === true,
+      exposedPorts: c.Config.ExposedPorts ?? null,
+      extraHosts: c.HostConfig.ExtraHosts ?? null,
+      dns: c.HostConfig.Dns ?? null,
+      dnsSearch: c.HostConfig.DnsSearch ?? null,
+      dnsOptions: c.HostConfig.DnsOptions ?? null,
+      hostsPath: c.HostsPath,
+      resolvConfPath: c.ResolvConfPath,
+    });
+  }
+
+  /** Gives a container's addresses, names and port rules back; the kernel already took its veths. Not waited for. */
+  private releaseNetworks(id: string): void {
+    this.opts.networks?.releaseContainer(id).catch((err: unknown) => this.opts.log.warn("network release failed", { id, error: errorMessage(err) }));
   }
 
   /** Docker copies an image's files into a new named volume at its first mount. */
@@ -473,12 +522,14 @@ export class ContainerService {
     };
     c.State.Status = statusOf(c.State);
     this.store.save(c);
+    this.releaseNetworks(id);
     if (oomKilled) this.publish("oom", c);
     this.publish("die", c, { exitCode: String(exitCode) });
     this.resolveWaiters(id, ["not-running", "next-exit"], { StatusCode: exitCode, Error: c.State.Error ? { Message: c.State.Error } : null });
 
     if (c.HostConfig.AutoRemove) {
-      await this.remove(id, { force: true }).catch((err: unknown) => this.opts.log.warn("auto-remove failed", { id, error: errorMessage(err) }));
+      // --rm takes the container's anonymous volumes along, as dockerd does.
+      await this.remove(id, { force: true, volumes: true }).catch((err: unknown) => this.opts.log.warn("auto-remove failed", { id, error: errorMessage(err) }));
       return;
     }
     if (!options.restoring) this.maybeRestart(c);
@@ -666,6 +717,7 @@ export class ContainerService {
       rmSync(this.shimDir(c.ID), { recursive: true, force: true });
       this.store.remove(c.ID);
       this.names.releaseId(c.ID);
+      this.releaseNetworks(c.ID);
       // Attach requests waiting for a start that will never come.
       for (const p of this.pendingAttach.get(c.ID) ?? []) p.reject(new ConflictError(`container ${c.ID} was removed before it started`));
       this.pendingAttach.delete(c.ID);
@@ -685,6 +737,20 @@ export class ContainerService {
     } finally {
       this.removing.delete(c.ID);
     }
+  }
+
+  /**
+   * Records (or with null forgets) a network the container joins at every
+   * start besides its NetworkMode's: what `network connect` and
+   * `disconnect` leave behind, as Docker keeps them in the container.
+   */
+  recordNetwork(ref: string, network: string, endpoint: EndpointSettings | null): void {
+    const c = this.store.resolve(ref);
+    const networks = { ...(c.NetworkSettings?.Networks ?? {}) };
+    if (endpoint) networks[network] = endpoint;
+    else delete networks[network];
+    c.NetworkSettings = { ...(c.NetworkSettings ?? {}), Networks: networks };
+    this.store.save(c);
   }
 
   rename(ref: string, newName: string): void {
@@ -741,7 +807,15 @@ export class ContainerService {
       ...(options.size ? { SizeRw: 0, SizeRootFs: 0 } : {}),
       Mounts: Object.values(c.MountPoints).map(mountPointView),
       Config: c.Config,
-      NetworkSettings: networkSettings(c),
+      NetworkSettings: this.opts.networks
+        ? (containerNetworkSettings(this.opts.networks, {
+            id: c.ID,
+            networkMode: c.HostConfig.NetworkMode,
+            pid: c.State.Pid,
+            running: c.State.Running,
+            networking: { EndpointsConfig: c.NetworkSettings?.Networks ?? {} },
+          }) as ContainerInspectResponse["NetworkSettings"])
+        : networkSettings(c),
     } as ContainerInspectResponse;
   }
 
@@ -777,12 +851,12 @@ export class ContainerService {
       ImageID: c.Image,
       Command: [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(" "),
       Created: Math.floor(Date.parse(c.Created) / 1000),
-      Ports: [],
+      Ports: this.opts.networks && c.State.Running ? summaryPorts(this.opts.networks, c.ID, c.Config.ExposedPorts) : [],
       Labels: c.Config.Labels ?? {},
       State: statusOf(c.State, this.removing.has(c.ID)),
       Status: humanStatus(c),
       HostConfig: { NetworkMode: c.HostConfig.NetworkMode || "default" },
-      NetworkSettings: { Networks: {} },
+      NetworkSettings: { Networks: this.opts.networks && c.State.Running ? this.opts.networks.endpointsOf(c.ID) : {} },
       Mounts: Object.values(c.MountPoints).map(mountPointView),
     };
   }

@@ -248,6 +248,11 @@ export class VolumeStore {
     return this.#meta.has(name);
   }
 
+  /** IDs of the containers that use volume `name` (system df's RefCount). */
+  users(name: string): string[] {
+    return this.#usage(name);
+  }
+
   get(name: string): Volume {
     const meta = this.#meta.get(name);
     if (!meta) throw new NotFoundError(`get ${name}: no such volume`);

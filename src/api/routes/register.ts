@@ -4,6 +4,7 @@ import { registerArchiveRoutes } from "./archive.ts";
 import { registerContainersRoutes } from "./containers.ts";
 import { registerExecRoutes } from "./exec.ts";
 import { registerImageRoutes } from "./images.ts";
+import { registerNetworksRoutes } from "./networks.ts";
 import { registerSystemRoutes } from "./system.ts";
 import { registerVolumesRoutes } from "./volumes.ts";
 
@@ -16,5 +17,6 @@ export function createRouter(): Router {
   registerExecRoutes(router);
   registerVolumesRoutes(router);
   registerArchiveRoutes(router);
+  registerNetworksRoutes(router);
   return router;
 }

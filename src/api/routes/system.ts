@@ -1,18 +1,22 @@
 /**
  * System endpoints (swagger tag "System"): /_ping, /version, /info,
- * /events, /auth, and OPTIONS on any path.
+ * /events, /auth, /system/df, and OPTIONS on any path.
  */
 import { readdirSync } from "node:fs";
-import { InvalidArgumentError } from "../../common/errors.ts";
+import { InvalidArgumentError, errorMessage } from "../../common/errors.ts";
+import type { ContainerService } from "../../engine/containers.ts";
+import { chainIds } from "../../image/ids.ts";
+import type { ImageService } from "../../image/service.ts";
+import type { ContainerSummary, ImageSummary, Volume } from "../../spec/docker-api.ts";
 import { readHostFacts } from "../../daemon/host-info.ts";
 import type { EngineEvent } from "../../daemon/events.ts";
 import { helperPath } from "../../native/shim.ts";
 import { readJsonObject } from "../body.ts";
-import type { AuthConfig, ContainerCounts, DaemonContext } from "../context.ts";
+import { requireService, type AuthConfig, type ContainerCounts, type DaemonContext } from "../context.ts";
 import { parseFilters, type Filters } from "../query.ts";
 import { json, noContent, text } from "../response.ts";
 import type { ApiCall, Router } from "../router.ts";
-import { API_VERSION, MIN_API_VERSION, buildInfo } from "../version.ts";
+import { API_VERSION, MIN_API_VERSION, apiVersionAtLeast, buildInfo } from "../version.ts";
 
 /** Registers the system routes on `router`. */
 export function registerSystemRoutes(router: Router): void {
@@ -23,7 +27,8 @@ export function registerSystemRoutes(router: Router): void {
     .add("GET", "/version", version)
     .add("GET", "/info", info)
     .add("GET", "/events", events)
-    .add("POST", "/auth", auth);
+    .add("POST", "/auth", auth)
+    .add("GET", "/system/df", systemDiskUsage);
 }
 
 function ping(call: ApiCall): void {
@@ -297,4 +302,103 @@ async function auth(call: ApiCall): Promise<void> {
   const authenticate = call.ctx.services.authenticator;
   const result = authenticate ? await authenticate(config, { signal: call.signal }) : { Status: "Login Succeeded" };
   json(call.res, 200, result.IdentityToken ? result : { Status: result.Status });
+}
+
+/** GET /system/df?type=: what images, containers, volumes (and the build cache) take on disk. */
+async function systemDiskUsage(call: ApiCall): Promise<void> {
+  const images = requireService(call.ctx, "images");
+  const containers = requireService(call.ctx, "containers");
+  // Before API 1.42 the type parameter did not exist; dockerd ignores it there.
+  const types = apiVersionAtLeast(call.version, "1.42") ? call.query.getAll("type") : [];
+  json(call.res, 200, await diskUsage(images, containers, types));
+}
+
+const DISK_USAGE_TYPES = ["container", "image", "volume", "build-cache"] as const;
+type DiskUsageType = (typeof DISK_USAGE_TYPES)[number];
+
+/** Docker's DiskUsage: a part not asked for is null (dockerd's nil slice). */
+export interface DiskUsage {
+  LayersSize: number;
+  Images: ImageSummary[] | null;
+  Containers: ContainerSummary[] | null;
+  Volumes: Volume[] | null;
+  BuildCache: unknown[] | null;
+}
+
+/**
+ * The disk usage of the parts named in `types` (all of them when empty).
+ * Sizes are computed now, as dockerd does: walking the writable layers and
+ * volumes, so a large volume makes this slow, not wrong.
+ */
+export async function diskUsage(images: ImageService, containers: ContainerService, types: readonly string[]): Promise<DiskUsage> {
+  for (const t of types) {
+    if (!(DISK_USAGE_TYPES as readonly string[]).includes(t)) throw new InvalidArgumentError(`unknown object type: ${t}`);
+  }
+  const wants = (t: DiskUsageType): boolean => types.length === 0 || types.includes(t);
+  return {
+    LayersSize: wants("image") ? images.usage() : 0,
+    Images: wants("image") ? imagesUsage(images, containers) : null,
+    Containers: wants("container") ? await containersUsage(images, containers) : null,
+    Volumes: wants("volume") ? volumesUsage(containers) : null,
+    // hako has no builder, so no build cache.
+    BuildCache: wants("build-cache") ? [] : null,
+  };
+}
+
+/** Image summaries with SharedSize (bytes of layers another image also uses) and the count of containers on each. */
+function imagesUsage(images: ImageService, containers: ContainerService): ImageSummary[] {
+  const summaries = images.list({ all: true });
+  const chainsOf = new Map<string, string[]>();
+  const imagesPerChain = new Map<string, number>();
+  for (const s of summaries) {
+    const record = images.images.get(s.Id);
+    const chains = record ? chainIds(record.layers.map((l) => l.diffId)) : [];
+    chainsOf.set(s.Id, chains);
+    for (const c of chains) imagesPerChain.set(c, (imagesPerChain.get(c) ?? 0) + 1);
+  }
+  const records = containers.store.list();
+  return summaries.map((s) => {
+    let shared = 0;
+    for (const c of chainsOf.get(s.Id) ?? []) {
+      if ((imagesPerChain.get(c) ?? 0) < 2) continue;
+      try {
+        shared += images.layers.get(c).size;
+      } catch {
+        // a layer record gone missing counts as nothing shared
+      }
+    }
+    return { ...s, SharedSize: shared, Containers: records.filter((r) => r.Image === s.Id).length };
+  });
+}
+
+/** Every container with SizeRw (its writable layer) and SizeRootFs (that plus its image). */
+async function containersUsage(images: ImageService, containers: ContainerService): Promise<ContainerSummary[]> {
+  const snapshotter = images.layers.snapshotter;
+  return Promise.all(
+    containers.list({ all: true }).map(async (c) => {
+      let sizeRw = 0;
+      try {
+        if (snapshotter.exists(c.Id)) sizeRw = (await snapshotter.usage(c.Id)).size;
+      } catch (err) {
+        // removed while we walked it: it takes nothing any more
+        if (!/ENOENT/.test(errorMessage(err))) throw err;
+      }
+      const imageSize = images.images.get(c.ImageID)?.size ?? 0;
+      return { ...c, SizeRw: sizeRw, SizeRootFs: sizeRw + imageSize };
+    }),
+  );
+}
+
+/** Every volume with UsageData: its size and how many containers refer to it. */
+function volumesUsage(containers: ContainerService): Volume[] {
+  const store = containers.volumes;
+  return store.list().map((v) => {
+    let size = 0;
+    try {
+      size = store.size(v.Name);
+    } catch {
+      // removed meanwhile
+    }
+    return { ...v, UsageData: { Size: size, RefCount: store.users(v.Name).length } };
+  });
 }

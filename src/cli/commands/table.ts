@@ -51,6 +51,7 @@ import {
 } from "./container/index.ts";
 import { df, events, systemPrune } from "./system/index.ts";
 import { volume } from "./volume/index.ts";
+import { network } from "./network/index.ts";
 
 function planned(name: string, usage: string, summary: string, extra: Partial<CliCommand> = {}): CliCommand {
   return { name, usage, summary, ...extra };
@@ -58,22 +59,6 @@ function planned(name: string, usage: string, summary: string, extra: Partial<Cl
 
 // image
 const build = planned("build", "[OPTIONS] PATH | URL | -", "Build an image from a Dockerfile");
-
-// network
-const network: CliCommand = {
-  name: "network",
-  usage: "COMMAND",
-  summary: "Manage networks",
-  subcommands: [
-    planned("connect", "[OPTIONS] NETWORK CONTAINER", "Connect a container to a network"),
-    planned("create", "[OPTIONS] NETWORK", "Create a network"),
-    planned("disconnect", "[OPTIONS] NETWORK CONTAINER", "Disconnect a container from a network"),
-    planned("inspect", "[OPTIONS] NETWORK [NETWORK...]", "Display detailed information on one or more networks"),
-    planned("ls", "[OPTIONS]", "List networks", { aliases: ["list"] }),
-    planned("prune", "[OPTIONS]", "Remove all unused networks"),
-    planned("rm", "NETWORK [NETWORK...]", "Remove one or more networks", { aliases: ["remove"] }),
-  ],
-};
 
 const builder: CliCommand = {
   name: "builder",

@@ -1,0 +1,328 @@
+/**
+ * What the engine asks of networking for one container, in one place, so
+ * the engine's own code only calls in at four moments:
+ *
+ *   create   `checkNetworkMode`: HostConfig.NetworkMode and
+ *            NetworkingConfig resolved and checked (Docker's messages);
+ *   start    `attachContainer`, between the shim's "pid N" and "start":
+ *            endpoints on the container's networks (one netlink batch
+ *            each), published ports, /etc/hosts and /etc/resolv.conf;
+ *   inspect  `containerNetworkSettings`: NetworkSettings as Docker shows it;
+ *   exit/rm  `NetworkService.releaseContainer` (not awaited: the kernel
+ *            already removed the veth with the namespace).
+ *
+ * Modes: "default"/"bridge" (the default bridge), "none" (lo only),
+ * "host", "container:<ref>" (specgen joins that namespace: nothing to do
+ * here), or a user network's name or id.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { ForbiddenError, InvalidArgumentError, NotFoundError } from "../common/errors.ts";
+import type { EndpointSettings as ApiEndpointSettings, NetworkSettings, NetworkingConfig } from "../spec/docker-api.ts";
+import type { PortMap } from "./ports.ts";
+import type { EndpointSettings, NetworkService } from "./service.ts";
+import { parseIPv4 } from "./subnet.ts";
+
+/** Docker's /etc/hosts preamble. */
+export const HOSTS_PREAMBLE =
+  "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+export type NetworkModeKind = "bridge" | "none" | "host" | "container" | "user";
+
+/** The kind of a NetworkMode, and the network it names (bridge for "default"). */
+export function networkModeKind(mode: string | undefined): { kind: NetworkModeKind; network?: string } {
+  const m = mode ?? "default";
+  if (m === "" || m === "default" || m === "bridge") return { kind: "bridge", network: "bridge" };
+  if (m === "none") return { kind: "none" };
+  if (m === "host") return { kind: "host" };
+  if (m.startsWith("container:")) return { kind: "container" };
+  return { kind: "user", network: m };
+}
+
+/**
+ * EndpointsConfig keyed by network name: "default" is the default bridge
+ * (the docker CLI sends it), an id or id prefix becomes the network's name;
+ * unknown names stay as given (the caller reports them).
+ */
+export function endpointsByName(svc: NetworkService, networking: NetworkingConfig | null | undefined): Record<string, ApiEndpointSettings> {
+  const out: Record<string, ApiEndpointSettings> = {};
+  for (const [key, ep] of Object.entries(networking?.EndpointsConfig ?? {})) {
+    const name = key === "default" ? "bridge" : svc.has(key) ? svc.inspect(key).Name : key;
+    out[name] = { ...(out[name] ?? {}), ...(ep ?? {}) };
+  }
+  return out;
+}
+
+/** A NetworkMode's network by name ("default" → bridge, an id → its name). */
+function modeNetworkName(svc: NetworkService, mode: string | undefined): string | undefined {
+  const { network } = networkModeKind(mode);
+  if (network === undefined) return undefined;
+  return svc.has(network) ? svc.inspect(network).Name : network;
+}
+
+/**
+ * Create-time checks of NetworkMode and NetworkingConfig: the network
+ * exists (404 "network X not found"), --ip, --network-alias and --mac only
+ * where Docker allows them. Returns the NetworkMode to record ("default"
+ * stays "default", as dockerd records it).
+ */
+export function checkNetworkMode(svc: NetworkService, mode: string | undefined, networking: NetworkingConfig | undefined): string {
+  const { kind, network } = networkModeKind(mode);
+  if (kind === "user") svc.inspect(network!);
+  const endpoints = endpointsByName(svc, networking);
+  const names = Object.keys(endpoints);
+  if ((kind === "host" || kind === "none" || kind === "container") && names.some((n) => n !== mode && n !== (kind === "none" ? "none" : kind))) {
+    throw new InvalidArgumentError(`conflicting options: ${kind} network mode and networks`);
+  }
+  for (const [name, ep] of Object.entries(endpoints)) {
+    if (!svc.has(name)) throw new NotFoundError(`network ${name} not found`);
+    const user = svc.isUserNetwork(name);
+    const ip = ep.IPAMConfig?.IPv4Address;
+    if (ip) {
+      parseIPv4(ip, "IPv4 address");
+      if (!user) throw new InvalidArgumentError("user specified IP address is supported on user defined networks only");
+    }
+    if (ep.Aliases?.length && !user) throw new InvalidArgumentError("network-scoped alias is supported only for containers in user defined networks");
+  }
+  return mode || "default";
+}
+
+/**
+ * Checks `network connect` against the container's configuration (Docker's
+ * refusals): not in host or container: mode, not in none mode, not on that
+ * network already; --ip and --alias on user networks only.
+ */
+export function checkConnect(
+  svc: NetworkService,
+  c: { name: string; networkMode: string | undefined; networking?: NetworkingConfig | null },
+  network: string,
+  endpoint: ApiEndpointSettings | undefined,
+): void {
+  const { kind } = networkModeKind(c.networkMode);
+  const target = svc.inspect(network);
+  if (kind === "host" || kind === "container" || target.Driver === "host") {
+    throw new ForbiddenError("container sharing network namespace with another container or host cannot be connected to any other network");
+  }
+  if (kind === "none" || target.Driver === "null") {
+    throw new ForbiddenError("container cannot be connected to multiple networks with one of the networks in private (none) mode");
+  }
+  const name = c.name.replace(/^\//, "");
+  if (modeNetworkName(svc, c.networkMode) === target.Name || endpointsByName(svc, c.networking)[target.Name]) {
+    throw new ForbiddenError(`endpoint with name ${name} already exists in network ${target.Name}`);
+  }
+  const user = svc.isUserNetwork(target.Id);
+  const ip = endpoint?.IPAMConfig?.IPv4Address;
+  if (ip) {
+    parseIPv4(ip, "IPv4 address");
+    if (!user) throw new InvalidArgumentError("user specified IP address is supported on user defined networks only");
+  }
+  if (endpoint?.Aliases?.length && !user) throw new InvalidArgumentError("network-scoped alias is supported only for containers in user defined networks");
+}
+
+/** What attachContainer needs to know of the container. */
+export interface ContainerNetworkInput {
+  id: string;
+  name: string;
+  pid: number;
+  networkMode: string | undefined;
+  networking?: NetworkingConfig | null;
+  hostname: string;
+  domainname?: string;
+  /** The API's PortMap, whose HostIp and HostPort may be absent. */
+  portBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null;
+  publishAll?: boolean;
+  exposedPorts?: Record<string, unknown> | null;
+  extraHosts?: string[] | null;
+  dns?: string[] | null;
+  dnsSearch?: string[] | null;
+  dnsOptions?: string[] | null;
+  hostsPath: string;
+  resolvConfPath: string;
+  /** Default /etc/resolv.conf (tests). */
+  hostResolvConf?: string;
+}
+
+
+
+/**
+ * The networks a container joins at start, in order: its NetworkMode's
+ * network first (it carries the default route), then the other networks
+ * of NetworkingConfig and those it was connected to while stopped.
+ */
+function networksToJoin(svc: NetworkService, input: ContainerNetworkInput, endpoints: Record<string, ApiEndpointSettings>): string[] {
+  const { kind } = networkModeKind(input.networkMode);
+  if (kind === "host" || kind === "container") return [];
+  const first = kind === "none" ? "none" : modeNetworkName(svc, input.networkMode)!;
+  const rest = Object.keys(endpoints).filter((n) => n !== first);
+  return [first, ...(kind === "none" ? [] : rest)];
+}
+
+/**
+ * Connects a started container (its process waits for "start") to its
+ * networks, publishes its ports, writes /etc/hosts and /etc/resolv.conf.
+ * On failure everything done is released and the error is thrown: the
+ * engine fails the start.
+ */
+export async function attachContainer(svc: NetworkService, input: ContainerNetworkInput): Promise<void> {
+  const ref = { id: input.id, name: input.name, pid: input.pid };
+  const { kind } = networkModeKind(input.networkMode);
+  const endpoints = endpointsByName(svc, input.networking);
+  try {
+    for (const network of networksToJoin(svc, input, endpoints)) {
+      const ep = endpoints[network];
+      const ip = ep?.IPAMConfig?.IPv4Address;
+      await svc.connectContainer(ref, network, {
+        ...(ip ? { ip } : {}),
+        ...(ep?.Aliases?.length ? { aliases: ep.Aliases } : {}),
+        ...(ep?.MacAddress ? { macAddress: ep.MacAddress } : {}),
+      });
+    }
+    if (kind !== "host" && kind !== "container") {
+      const bindings = portBindingsOf(input);
+      if (Object.keys(bindings).length > 0) await svc.publishPorts(input.id, bindings);
+    }
+  } catch (err) {
+    // The namespace still exists (the process waits): take the veths out with the rest.
+    for (const name of Object.keys(svc.endpointsOf(input.id))) await svc.disconnectContainer(input.id, name, { force: true }).catch(() => {});
+    await svc.releaseContainer(input.id).catch(() => {});
+    throw err;
+  }
+  if (kind === "host" || kind === "container") return;
+  writeFileSync(input.hostsPath, hostsFile(svc, input));
+  writeFileSync(input.resolvConfPath, resolvConfFile(svc, input));
+}
+
+/** PortBindings, plus a random host port for every exposed port with -P (Docker's PublishAllPorts). */
+export function portBindingsOf(input: Pick<ContainerNetworkInput, "portBindings" | "publishAll" | "exposedPorts">): PortMap {
+  const out: PortMap = {};
+  for (const [k, v] of Object.entries(input.portBindings ?? {})) out[k] = v ? v.map((b) => ({ HostIp: b?.HostIp ?? "", HostPort: b?.HostPort ?? "" })) : null;
+  if (input.publishAll) {
+    for (const key of Object.keys(input.exposedPorts ?? {})) {
+      const port = key.includes("/") ? key : `${key}/tcp`;
+      if (!out[port] || out[port]!.length === 0) out[port] = [{ HostIp: "", HostPort: "" }];
+    }
+  }
+  return out;
+}
+
+/** /etc/hosts: Docker's preamble, the container's own address and name, --add-host entries. */
+export function hostsFile(svc: NetworkService, input: Pick<ContainerNetworkInput, "id" | "hostname" | "domainname" | "extraHosts">): string {
+  let text = HOSTS_PREAMBLE;
+  const eps = Object.values(svc.endpointsOf(input.id));
+  const ip = eps.find((e) => e.IPAddress)?.IPAddress;
+  if (ip) {
+    const fqdn = input.domainname ? `${input.hostname}.${input.domainname} ${input.hostname}` : input.hostname;
+    text += `${ip}\t${fqdn}\n`;
+  }
+  for (const extra of input.extraHosts ?? []) {
+    const i = extra.lastIndexOf(":");
+    if (i > 0) text += `${extra.slice(i + 1)}\t${extra.slice(0, i)}\n`;
+  }
+  return text;
+}
+
+/**
+ * /etc/resolv.conf: on a user network the network's resolver (its
+ * gateway) with the host's search and options; elsewhere the host's file
+ * without loopback nameservers (Docker's fallback to Google's when none is
+ * left), or --dns/--dns-search/--dns-opt when given.
+ */
+export function resolvConfFile(svc: NetworkService, input: Pick<ContainerNetworkInput, "id" | "dns" | "dnsSearch" | "dnsOptions" | "hostResolvConf">): string {
+  let host = input.hostResolvConf;
+  if (host === undefined) {
+    try {
+      host = readFileSync("/etc/resolv.conf", "utf8");
+    } catch {
+      host = "";
+    }
+  }
+  const lines = host.split("\n");
+  const search = input.dnsSearch?.length ? [`search ${input.dnsSearch.join(" ")}`] : lines.filter((l) => /^\s*(search|domain)\s/.test(l));
+  const options = input.dnsOptions?.length ? [`options ${input.dnsOptions.join(" ")}`] : lines.filter((l) => /^\s*options\s/.test(l));
+  const resolvers = svc.dnsServersOf(input.id);
+  let servers: string[];
+  if (resolvers.length > 0) servers = [resolvers[0]!];
+  else if (input.dns?.length) servers = input.dns;
+  else {
+    servers = lines.map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((s): s is string => !!s && !s.startsWith("127.") && s !== "::1");
+    if (servers.length === 0) servers = ["8.8.8.8", "8.8.4.4"];
+  }
+  return [...servers.map((s) => `nameserver ${s}`), ...search, ...options].join("\n") + "\n";
+}
+
+/** NetworkSettings of a container for inspect (running or not). */
+export function containerNetworkSettings(
+  svc: NetworkService,
+  c: { id: string; networkMode: string | undefined; pid: number; running: boolean; networking?: NetworkingConfig | null; portBindings?: PortMap | null },
+): NetworkSettings {
+  const { kind } = networkModeKind(c.networkMode);
+  const live = c.running ? svc.endpointsOf(c.id) : {};
+  const endpoints = endpointsByName(svc, c.networking);
+  const networks: Record<string, ApiEndpointSettings> = {};
+  const modeName = modeNetworkName(svc, c.networkMode) ?? c.networkMode ?? "default";
+  if (kind !== "container") networks[modeName] = live[modeName] ?? emptyEndpoint(svc, modeName, endpoints[modeName]);
+  for (const [name, ep] of Object.entries(endpoints)) {
+    if (networks[name]) continue;
+    networks[name] = live[name] ?? emptyEndpoint(svc, name, ep);
+  }
+  for (const [name, ep] of Object.entries(live)) networks[name] ??= ep;
+  const primary: EndpointSettings | undefined = live.bridge;
+  const ports: PortMap = c.running ? (svc.publishedPorts(c.id) ?? {}) : {};
+  return {
+    Bridge: "",
+    SandboxID: c.id,
+    SandboxKey: c.running && c.pid && kind !== "host" ? `/proc/${c.pid}/ns/net` : "",
+    HairpinMode: false,
+    LinkLocalIPv6Address: "",
+    LinkLocalIPv6PrefixLen: 0,
+    Ports: ports,
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    // The top-level fields are the default bridge's, as in Docker.
+    EndpointID: primary?.EndpointID ?? "",
+    Gateway: primary?.Gateway ?? "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: primary?.IPAddress ?? "",
+    IPPrefixLen: primary?.IPPrefixLen ?? 0,
+    IPv6Gateway: "",
+    MacAddress: primary?.MacAddress ?? "",
+    Networks: networks,
+  };
+}
+
+function emptyEndpoint(svc: NetworkService, name: string, config: ApiEndpointSettings | undefined): ApiEndpointSettings {
+  return {
+    IPAMConfig: config?.IPAMConfig ?? null,
+    Links: null,
+    Aliases: config?.Aliases?.length ? config.Aliases : null,
+    MacAddress: "",
+    DriverOpts: null,
+    NetworkID: svc.has(name) ? svc.inspect(name).Id : "",
+    EndpointID: "",
+    Gateway: "",
+    IPAddress: "",
+    IPPrefixLen: 0,
+    IPv6Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    DNSNames: null,
+  };
+}
+
+/** GET /containers/json's Ports of a running container: each published binding, and exposed ports without one. */
+export function summaryPorts(svc: NetworkService, id: string, exposed: Record<string, unknown> | null | undefined): Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: "tcp" | "udp" | "sctp" }> {
+  const out: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: "tcp" | "udp" | "sctp" }> = [];
+  const published = svc.publishedPorts(id) ?? {};
+  const keys = new Set([...Object.keys(exposed ?? {}).map((k) => (k.includes("/") ? k : `${k}/tcp`)), ...Object.keys(published)]);
+  for (const key of keys) {
+    const [port, proto] = key.split("/") as [string, string];
+    const type = (proto || "tcp") as "tcp" | "udp" | "sctp";
+    const bindings = published[key];
+    if (!bindings || bindings.length === 0) {
+      out.push({ PrivatePort: Number(port), Type: type });
+      continue;
+    }
+    for (const b of bindings) out.push({ IP: b.HostIp || "0.0.0.0", PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type });
+  }
+  return out;
+}
