@@ -72,28 +72,7 @@ _Noreturn static void die_lookup(int err, const char *path)
  */
 static char *clean_in_root(const char *path)
 {
-	size_t len = strlen(path);
-	char *out = xmalloc(len + 1);
-	size_t o = 0;
-	const char *p = path;
-	while (*p) {
-		while (*p == '/') p++;
-		if (!*p) break;
-		const char *end = strchrnul(p, '/');
-		size_t clen = (size_t)(end - p);
-		if (clen == 1 && p[0] == '.') {
-		} else if (clen == 2 && p[0] == '.' && p[1] == '.') {
-			while (o > 0 && out[o - 1] != '/') o--;
-			if (o > 0) o--;
-		} else {
-			if (o > 0) out[o++] = '/';
-			memcpy(out + o, p, clen);
-			o += clen;
-		}
-		p = end;
-	}
-	out[o] = '\0';
-	return out;
+	return clean_relative_path(path, 1);
 }
 
 /* "a/b/" and "a/b/.": the last element is followed (Docker's PreserveTrailingDotOrSeparator). */

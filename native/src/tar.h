@@ -71,6 +71,9 @@ int tar_is_zero_block(const unsigned char *blk);
  * root), or NULL when a ".." climbs above the root.
  */
 char *tar_clean_path(const char *name);
+/* NAME cleaned of "", "." and ".." elements, without a leading '/'; a ".." at
+ * the top is NULL, or stays at the top with clamp_at_root (filepath.Join("/", NAME)). */
+char *clean_relative_path(const char *name, int clamp_at_root);
 
 /* A growable byte buffer. */
 struct sbuf { char *data; size_t len, cap; };

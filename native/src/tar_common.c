@@ -76,7 +76,7 @@ int tar_is_zero_block(const unsigned char *blk)
 	return 1;
 }
 
-char *tar_clean_path(const char *name)
+char *clean_relative_path(const char *name, int clamp_at_root)
 {
 	size_t len = strlen(name);
 	char *out = xmalloc(len + 1);
@@ -90,7 +90,7 @@ char *tar_clean_path(const char *name)
 		if (clen == 1 && p[0] == '.') {
 			/* "." adds nothing */
 		} else if (clen == 2 && p[0] == '.' && p[1] == '.') {
-			if (o == 0) { free(out); return NULL; }
+			if (o == 0 && !clamp_at_root) { free(out); return NULL; }
 			while (o > 0 && out[o - 1] != '/') o--;
 			if (o > 0) o--; /* the separator before the dropped component */
 		} else {
@@ -102,6 +102,11 @@ char *tar_clean_path(const char *name)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+char *tar_clean_path(const char *name)
+{
+	return clean_relative_path(name, 0);
 }
 
 void sbuf_add(struct sbuf *b, const void *p, size_t n)

@@ -120,6 +120,19 @@ export function extractLayer(tar: Readable, dir: string, opts: { whiteouts: Extr
 export function createLayerTar(dir: string, opts: { whiteouts: CreateWhiteouts; parent?: string }): Readable {
   const args = ["tar-create", dir, `--whiteouts=${opts.whiteouts}`];
   if (opts.parent !== undefined) args.push("--parent", opts.parent);
+  const what = `create a layer tar of ${dir}`;
+  return helperTarStream(args, what, (code, signal, stderr) => new InternalError(`${what}: ${failureText(stderr, code, signal)}`));
+}
+
+/**
+ * A tar the helper writes on its stdout: a failure (its exit) destroys the
+ * stream with `failure`'s error; a consumer that gives up stops the helper.
+ */
+function helperTarStream(
+  args: string[],
+  what: string,
+  failure: (code: number | null, signal: NodeJS.Signals | null, stderr: string) => Error,
+): Readable {
   const out = new PassThrough();
   let child: ChildProcess;
   try {
@@ -133,12 +146,12 @@ export function createLayerTar(dir: string, opts: { whiteouts: CreateWhiteouts; 
   let exited = false;
   child.on("error", (err) => {
     exited = true;
-    out.destroy(new InternalError(`create a layer tar of ${dir}: start the native helper: ${err.message}`, { cause: err }));
+    out.destroy(new InternalError(`${what}: start the native helper: ${err.message}`, { cause: err }));
   });
   child.on("close", (code, signal) => {
     exited = true;
     if (code === 0) out.end();
-    else out.destroy(new InternalError(`create a layer tar of ${dir}: ${failureText(stderr(), code, signal)}`));
+    else out.destroy(failure(code, signal, stderr()));
   });
   // A consumer that gave up: the helper has nobody to write for.
   out.on("close", () => {
@@ -275,30 +288,7 @@ export async function rootfsRealpath(loc: RootfsLocation, path: string): Promise
 
 /** A tar the helper writes: errors with its message; destroying the stream stops it. */
 function rootfsTarStream(loc: RootfsLocation, op: string[], what: string): Readable {
-  const out = new PassThrough();
-  let child: ChildProcess;
-  try {
-    child = spawn(helperPath(), rootfsArgs(loc, op), { stdio: ["ignore", "pipe", "pipe"] });
-  } catch (err) {
-    process.nextTick(() => out.destroy(err as Error));
-    return out;
-  }
-  const stderr = collectStderr(child);
-  child.stdout!.pipe(out, { end: false });
-  let exited = false;
-  child.on("error", (err) => {
-    exited = true;
-    out.destroy(new InternalError(`${what}: start the native helper: ${err.message}`, { cause: err }));
-  });
-  child.on("close", (code, signal) => {
-    exited = true;
-    if (code === 0) out.end();
-    else out.destroy(rootfsError(what, code, signal, stderr()));
-  });
-  out.on("close", () => {
-    if (!exited) child.kill("SIGKILL");
-  });
-  return out;
+  return helperTarStream(rootfsArgs(loc, op), what, (code, signal, stderr) => rootfsError(what, code, signal, stderr));
 }
 
 /**

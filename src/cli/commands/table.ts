@@ -10,6 +10,7 @@ import { bootstrap } from "./image/bootstrap.ts";
 import { history } from "./image/history.ts";
 import { importCmd } from "./image/import.ts";
 import { imageInspect } from "./image/inspect.ts";
+import { inspect } from "./inspect.ts";
 import { imageLs } from "./image/list.ts";
 import { load } from "./image/load.ts";
 import { imagePrune } from "./image/prune.ts";
@@ -33,7 +34,6 @@ import {
   diff,
   exec,
   exportCmd,
-  inspect,
   kill,
   logs,
   pause,

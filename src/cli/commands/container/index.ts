@@ -4,7 +4,7 @@ export { commit, containerPrune, diff, exportCmd, port, top, update } from "./ch
 export { cp } from "./cp.ts";
 export { create } from "./create.ts";
 export { exec } from "./exec.ts";
-export { containerInspect, inspect } from "./inspect.ts";
+export { containerInspect } from "./inspect.ts";
 export { containerRm, kill, pause, rename, restart, stop, unpause, wait } from "./lifecycle.ts";
 export { containerLs } from "./list.ts";
 export { logs } from "./logs.ts";

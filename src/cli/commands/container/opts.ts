@@ -248,21 +248,13 @@ function endpoint(ep: NetworkAttachment): EndpointSettings | undefined {
   }
   if (ep.macAddress !== "" && !validMac(ep.macAddress)) throw new Error(`${ep.macAddress} is not a valid mac address`);
   const settings: EndpointSettings = {
+    ...emptyEndpoint(),
     IPAMConfig: ipam,
     Links: ep.links.length ? ep.links : null,
     Aliases: ep.aliases.length ? ep.aliases : null,
     MacAddress: ep.macAddress,
     DriverOpts: ep.driverOpts && Object.keys(ep.driverOpts).length ? goMap(ep.driverOpts) : null,
     GwPriority: ep.gwPriority,
-    NetworkID: "",
-    EndpointID: "",
-    Gateway: "",
-    IPAddress: "",
-    IPPrefixLen: 0,
-    IPv6Gateway: "",
-    GlobalIPv6Address: "",
-    GlobalIPv6PrefixLen: 0,
-    DNSNames: null,
   };
   const isEmpty = ipam === null && !ep.links.length && !ep.aliases.length && ep.macAddress === "" && !settings.DriverOpts && ep.gwPriority === 0;
   return isEmpty ? undefined : settings;

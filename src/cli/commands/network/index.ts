@@ -6,7 +6,7 @@ import { renderFormat } from "../../template/index.ts";
 import type { CliCommand, CliContext } from "../command.ts";
 import { naturalLess } from "../container/changes.ts";
 import { errorText, filtersJson, readLine } from "../container/common.ts";
-import { printInspected } from "../container/inspect.ts";
+import { printInspected } from "../inspect.ts";
 import { flagValue, kvStringsToMap, validateIpAddress, validateLabel } from "../container/parse.ts";
 import { contains, parseSubnet, tryParseIPv4 } from "../../../network/subnet.ts";
 import { NETWORK_HEADERS, NetworkRow, networkFormat, type NetworkWire } from "./format.ts";

@@ -8,7 +8,7 @@ import { filtersJson, readLine } from "../container/common.ts";
 import { humanSize } from "../image/units.ts";
 import { naturalLess } from "../container/changes.ts";
 import { errorText } from "../container/common.ts";
-import { printInspected } from "../container/inspect.ts";
+import { printInspected } from "../inspect.ts";
 import { kvStringsToMap, validateLabel, flagValue } from "../container/parse.ts";
 
 /** A volume as the API describes it (volume.Volume). */
