@@ -38,7 +38,8 @@ import { NameRegistry, normalizeName } from "./names.ts";
 import { generateSpec, type SpecResult } from "./specgen.ts";
 import { mountPointView, mountPointsByDestination } from "./types.ts";
 import { VolumeStore } from "./volumes.ts";
-import { attachContainer, checkNetworkMode, containerNetworkSettings, summaryPorts } from "../network/container-network.ts";
+import { attachContainer, checkNetworkMode, containerNetworkSettings, releaseSlirp, summaryNetworks, summaryPorts } from "../network/container-network.ts";
+import { giveBackAll, reclaimAfterExit } from "../network/handover.ts";
 import type { NetworkService } from "../network/service.ts";
 
 export interface ContainerServiceOptions {
@@ -183,6 +184,7 @@ export class ContainerService {
     const known = new Set(this.store.list().map((c) => c.ID));
     for (const id of readdirSync(this.shimRoot())) {
       if (known.has(id)) continue;
+      await releaseSlirp(this.shimDir(id)).catch(() => {});
       rmSync(this.shimDir(id), { recursive: true, force: true });
     }
     for (const s of this.images.layers.snapshotter.list()) {
@@ -350,6 +352,7 @@ export class ContainerService {
     const cgroup = this.cgroup(c.ID);
     cgroup.create(withDeviceRules(spec));
     const shimDir = this.shimDir(c.ID);
+    await releaseSlirp(shimDir).catch(() => {});
     rmSync(shimDir, { recursive: true, force: true });
     mkdirSync(shimDir, { recursive: true, mode: 0o700 });
     const root = this.rootfsOf(c.ID);
@@ -466,7 +469,41 @@ export class ContainerService {
       dnsOptions: c.HostConfig.DnsOptions ?? null,
       hostsPath: c.HostsPath,
       resolvConfPath: c.ResolvConfPath,
+      stateDir: this.shimDir(c.ID),
     });
+    this.publishNetworkEvents("connect", c.ID, this.opts.networks?.endpointsOf(c.ID) ?? {});
+  }
+
+  /** Docker's network events for a container joining (start) or leaving (exit) its networks. */
+  private publishNetworkEvents(action: "connect" | "disconnect", id: string, endpoints: Record<string, { NetworkID: string }>): void {
+    const networks = this.opts.networks;
+    if (!networks) return;
+    for (const [name, ep] of Object.entries(endpoints)) {
+      const driver = networks.has(name) ? networks.inspect(name).Driver : "bridge";
+      this.opts.events.publish({ type: "network", action, id: ep.NetworkID, attributes: { container: id, name, type: driver } });
+    }
+  }
+
+  /**
+   * Interfaces handed over to the container go back to the host before its
+   * namespace goes (stop, rm): virtual ones would die with it.
+   */
+  private async returnInterfaces(c: ContainerRecord): Promise<void> {
+    if (!c.State.Running || !c.State.Pid) return;
+    const failures = await giveBackAll({ id: c.ID, pid: c.State.Pid, stateDir: this.shimDir(c.ID) }).catch((err: unknown) => [errorMessage(err)]);
+    for (const f of failures) this.opts.log.warn("handed-over interface not given back", { id: c.ID, error: f });
+  }
+
+  /** After an exit: slirp4netns stops, interfaces the kernel returned get their host names back. */
+  private releaseNamespaceHelpers(id: string): void {
+    const dir = this.shimDir(id);
+    releaseSlirp(dir).catch((err: unknown) => this.opts.log.warn("stopping slirp4netns failed", { id, error: errorMessage(err) }));
+    reclaimAfterExit(dir).then(
+      (lost) => {
+        for (const l of lost) this.opts.log.warn("handed-over interface lost with the container's namespace", { id, error: l });
+      },
+      (err: unknown) => this.opts.log.warn("reclaiming handed-over interfaces failed", { id, error: errorMessage(err) }),
+    );
   }
 
   /** Gives a container's addresses, names and port rules back; the kernel already took its veths. Not waited for. */
@@ -522,9 +559,13 @@ export class ContainerService {
     };
     c.State.Status = statusOf(c.State);
     this.store.save(c);
+    // Read before the release forgets them: dockerd reports the disconnects after "die".
+    const endpoints = this.opts.networks?.endpointsOf(id) ?? {};
     this.releaseNetworks(id);
+    this.releaseNamespaceHelpers(id);
     if (oomKilled) this.publish("oom", c);
     this.publish("die", c, { exitCode: String(exitCode) });
+    this.publishNetworkEvents("disconnect", id, endpoints);
     this.resolveWaiters(id, ["not-running", "next-exit"], { StatusCode: exitCode, Error: c.State.Error ? { Message: c.State.Error } : null });
 
     if (c.HostConfig.AutoRemove) {
@@ -603,6 +644,7 @@ export class ContainerService {
     this.store.save(c);
     const sig = parseSignal(options.signal ?? c.Config.StopSignal ?? "SIGTERM");
     const timeout = options.timeout ?? c.Config.StopTimeout ?? 10;
+    await this.returnInterfaces(c);
     const exited = this.waitExit(c.ID);
     this.signalContainer(c, sig);
     if (timeout < 0) {
@@ -706,6 +748,7 @@ export class ContainerService {
       this.restartTimers.delete(c.ID);
       c.HasBeenManuallyStopped = true;
       if (c.State.Running && c.State.Pid) {
+        await this.returnInterfaces(c);
         const exited = this.waitExit(c.ID);
         this.signalContainer(c, osConstants.signals.SIGKILL);
         // dockerd's rm -f reports the kill it did (kill, die, destroy).
@@ -714,6 +757,7 @@ export class ContainerService {
       }
       safe(() => this.cgroup(c.ID).destroy(), undefined);
       await this.images.layers.removeContainerLayer(c.ID);
+      await releaseSlirp(this.shimDir(c.ID)).catch(() => {});
       rmSync(this.shimDir(c.ID), { recursive: true, force: true });
       this.store.remove(c.ID);
       this.names.releaseId(c.ID);
@@ -814,6 +858,7 @@ export class ContainerService {
             pid: c.State.Pid,
             running: c.State.Running,
             networking: { EndpointsConfig: c.NetworkSettings?.Networks ?? {} },
+            stateDir: this.shimDir(c.ID),
           }) as ContainerInspectResponse["NetworkSettings"])
         : networkSettings(c),
     } as ContainerInspectResponse;
@@ -851,12 +896,14 @@ export class ContainerService {
       ImageID: c.Image,
       Command: [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(" "),
       Created: Math.floor(Date.parse(c.Created) / 1000),
-      Ports: this.opts.networks && c.State.Running ? summaryPorts(this.opts.networks, c.ID, c.Config.ExposedPorts) : [],
+      Ports: this.opts.networks && c.State.Running ? summaryPorts(this.opts.networks, c.ID, c.Config.ExposedPorts, this.shimDir(c.ID)) : [],
       Labels: c.Config.Labels ?? {},
       State: statusOf(c.State, this.removing.has(c.ID)),
       Status: humanStatus(c),
       HostConfig: { NetworkMode: c.HostConfig.NetworkMode || "default" },
-      NetworkSettings: { Networks: this.opts.networks && c.State.Running ? this.opts.networks.endpointsOf(c.ID) : {} },
+      NetworkSettings: {
+        Networks: this.opts.networks && c.State.Running ? summaryNetworks(this.opts.networks, { id: c.ID, networkMode: c.HostConfig.NetworkMode, pid: c.State.Pid, stateDir: this.shimDir(c.ID) }) : {},
+      },
       Mounts: Object.values(c.MountPoints).map(mountPointView),
     };
   }

@@ -13,20 +13,34 @@
  *
  * Modes: "default"/"bridge" (the default bridge), "none" (lo only),
  * "host", "container:<ref>" (specgen joins that namespace: nothing to do
- * here), or a user network's name or id.
+ * here), "slirp4netns[:options]" (slirp.ts: a user-mode stack on tap0, no
+ * NetworkService endpoint), or a user network's name or id.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { ForbiddenError, InvalidArgumentError, NotFoundError } from "../common/errors.ts";
 import type { EndpointSettings as ApiEndpointSettings, NetworkSettings, NetworkingConfig } from "../spec/docker-api.ts";
 import type { PortMap } from "./ports.ts";
 import type { EndpointSettings, NetworkService } from "./service.ts";
+import {
+  SLIRP_ADDRESS,
+  SLIRP_DNS,
+  SLIRP_GATEWAY,
+  SLIRP_MODE,
+  SLIRP_PREFIX_LEN,
+  isSlirpMode,
+  parseSlirpMode,
+  publishSlirpPorts,
+  readSlirpState,
+  startSlirp,
+  stopSlirp,
+} from "./slirp.ts";
 import { parseIPv4 } from "./subnet.ts";
 
 /** Docker's /etc/hosts preamble. */
 export const HOSTS_PREAMBLE =
   "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
-export type NetworkModeKind = "bridge" | "none" | "host" | "container" | "user";
+export type NetworkModeKind = "bridge" | "none" | "host" | "container" | "slirp4netns" | "user";
 
 /** The kind of a NetworkMode, and the network it names (bridge for "default"). */
 export function networkModeKind(mode: string | undefined): { kind: NetworkModeKind; network?: string } {
@@ -35,6 +49,7 @@ export function networkModeKind(mode: string | undefined): { kind: NetworkModeKi
   if (m === "none") return { kind: "none" };
   if (m === "host") return { kind: "host" };
   if (m.startsWith("container:")) return { kind: "container" };
+  if (isSlirpMode(m)) return { kind: "slirp4netns" };
   return { kind: "user", network: m };
 }
 
@@ -69,11 +84,14 @@ export function checkNetworkMode(svc: NetworkService, mode: string | undefined, 
   const { kind, network } = networkModeKind(mode);
   if (kind === "user") svc.inspect(network!);
   const endpoints = endpointsByName(svc, networking);
+  if (kind === "slirp4netns") parseSlirpMode(mode!, endpoints[mode!]?.DriverOpts);
   const names = Object.keys(endpoints);
-  if ((kind === "host" || kind === "none" || kind === "container") && names.some((n) => n !== mode && n !== (kind === "none" ? "none" : kind))) {
+  if ((kind === "host" || kind === "none" || kind === "container" || kind === "slirp4netns") && names.some((n) => n !== mode && n !== (kind === "none" ? "none" : kind))) {
     throw new InvalidArgumentError(`conflicting options: ${kind} network mode and networks`);
   }
   for (const [name, ep] of Object.entries(endpoints)) {
+    // The docker CLI names a mode it does not know in EndpointsConfig too ("slirp4netns": {}).
+    if (kind === "slirp4netns" && name === mode) continue;
     if (!svc.has(name)) throw new NotFoundError(`network ${name} not found`);
     const user = svc.isUserNetwork(name);
     const ip = ep.IPAMConfig?.IPv4Address;
@@ -105,6 +123,7 @@ export function checkConnect(
   if (kind === "none" || target.Driver === "null") {
     throw new ForbiddenError("container cannot be connected to multiple networks with one of the networks in private (none) mode");
   }
+  if (kind === "slirp4netns") throw new ForbiddenError("container in slirp4netns network mode cannot be connected to other networks");
   const name = c.name.replace(/^\//, "");
   if (modeNetworkName(svc, c.networkMode) === target.Name || endpointsByName(svc, c.networking)[target.Name]) {
     throw new ForbiddenError(`endpoint with name ${name} already exists in network ${target.Name}`);
@@ -139,6 +158,8 @@ export interface ContainerNetworkInput {
   resolvConfPath: string;
   /** Default /etc/resolv.conf (tests). */
   hostResolvConf?: string;
+  /** The container's run state dir (the shim's): slirp4netns keeps its pid and API socket there. */
+  stateDir?: string;
 }
 
 
@@ -150,7 +171,7 @@ export interface ContainerNetworkInput {
  */
 function networksToJoin(svc: NetworkService, input: ContainerNetworkInput, endpoints: Record<string, ApiEndpointSettings>): string[] {
   const { kind } = networkModeKind(input.networkMode);
-  if (kind === "host" || kind === "container") return [];
+  if (kind === "host" || kind === "container" || kind === "slirp4netns") return [];
   const first = kind === "none" ? "none" : modeNetworkName(svc, input.networkMode)!;
   const rest = Object.keys(endpoints).filter((n) => n !== first);
   return [first, ...(kind === "none" ? [] : rest)];
@@ -165,6 +186,7 @@ function networksToJoin(svc: NetworkService, input: ContainerNetworkInput, endpo
 export async function attachContainer(svc: NetworkService, input: ContainerNetworkInput): Promise<void> {
   const ref = { id: input.id, name: input.name, pid: input.pid };
   const { kind } = networkModeKind(input.networkMode);
+  if (kind === "slirp4netns") return attachSlirp(input);
   const endpoints = endpointsByName(svc, input.networking);
   try {
     for (const network of networksToJoin(svc, input, endpoints)) {
@@ -191,6 +213,32 @@ export async function attachContainer(svc: NetworkService, input: ContainerNetwo
   writeFileSync(input.resolvConfPath, resolvConfFile(svc, input));
 }
 
+/**
+ * slirp4netns mode: slirp4netns configures tap0 (address, route, lo) in the
+ * waiting process's namespace, then the ports are forwarded through its
+ * API socket; /etc/hosts names 10.0.2.100, resolv.conf points at slirp's
+ * DNS forwarder (or --dns).
+ */
+async function attachSlirp(input: ContainerNetworkInput): Promise<void> {
+  if (!input.stateDir) throw new InvalidArgumentError(`container ${input.id}: slirp4netns needs the container's state dir`);
+  const options = parseSlirpMode(input.networkMode!, input.networking?.EndpointsConfig?.[input.networkMode!]?.DriverOpts);
+  await startSlirp({ containerId: input.id, pid: input.pid, stateDir: input.stateDir, options });
+  try {
+    const bindings = portBindingsOf(input);
+    if (Object.keys(bindings).length > 0) await publishSlirpPorts(input.stateDir, bindings);
+  } catch (err) {
+    await stopSlirp(input.stateDir);
+    throw err;
+  }
+  writeFileSync(input.hostsPath, hostsText(SLIRP_ADDRESS, input));
+  writeFileSync(input.resolvConfPath, resolvConfText([SLIRP_DNS], input));
+}
+
+/** Stops a container's slirp4netns when it has one (exit, rm, hakod start-up for containers gone). */
+export function releaseSlirp(stateDir: string): Promise<void> {
+  return stopSlirp(stateDir);
+}
+
 /** PortBindings, plus a random host port for every exposed port with -P (Docker's PublishAllPorts). */
 export function portBindingsOf(input: Pick<ContainerNetworkInput, "portBindings" | "publishAll" | "exposedPorts">): PortMap {
   const out: PortMap = {};
@@ -206,9 +254,12 @@ export function portBindingsOf(input: Pick<ContainerNetworkInput, "portBindings"
 
 /** /etc/hosts: Docker's preamble, the container's own address and name, --add-host entries. */
 export function hostsFile(svc: NetworkService, input: Pick<ContainerNetworkInput, "id" | "hostname" | "domainname" | "extraHosts">): string {
-  let text = HOSTS_PREAMBLE;
   const eps = Object.values(svc.endpointsOf(input.id));
-  const ip = eps.find((e) => e.IPAddress)?.IPAddress;
+  return hostsText(eps.find((e) => e.IPAddress)?.IPAddress, input);
+}
+
+function hostsText(ip: string | undefined, input: Pick<ContainerNetworkInput, "hostname" | "domainname" | "extraHosts">): string {
+  let text = HOSTS_PREAMBLE;
   if (ip) {
     const fqdn = input.domainname ? `${input.hostname}.${input.domainname} ${input.hostname}` : input.hostname;
     text += `${ip}\t${fqdn}\n`;
@@ -227,6 +278,11 @@ export function hostsFile(svc: NetworkService, input: Pick<ContainerNetworkInput
  * left), or --dns/--dns-search/--dns-opt when given.
  */
 export function resolvConfFile(svc: NetworkService, input: Pick<ContainerNetworkInput, "id" | "dns" | "dnsSearch" | "dnsOptions" | "hostResolvConf">): string {
+  return resolvConfText(svc.dnsServersOf(input.id), input);
+}
+
+/** resolv.conf with `resolvers` (a network's own DNS) first choice, then --dns, then the host's. */
+function resolvConfText(resolvers: string[], input: Pick<ContainerNetworkInput, "dns" | "dnsSearch" | "dnsOptions" | "hostResolvConf">): string {
   let host = input.hostResolvConf;
   if (host === undefined) {
     try {
@@ -238,9 +294,9 @@ export function resolvConfFile(svc: NetworkService, input: Pick<ContainerNetwork
   const lines = host.split("\n");
   const search = input.dnsSearch?.length ? [`search ${input.dnsSearch.join(" ")}`] : lines.filter((l) => /^\s*(search|domain)\s/.test(l));
   const options = input.dnsOptions?.length ? [`options ${input.dnsOptions.join(" ")}`] : lines.filter((l) => /^\s*options\s/.test(l));
-  const resolvers = svc.dnsServersOf(input.id);
   let servers: string[];
-  if (resolvers.length > 0) servers = [resolvers[0]!];
+  if (input.dns?.length && resolvers[0] === SLIRP_DNS) servers = input.dns;
+  else if (resolvers.length > 0) servers = [resolvers[0]!];
   else if (input.dns?.length) servers = input.dns;
   else {
     servers = lines.map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((s): s is string => !!s && !s.startsWith("127.") && s !== "::1");
@@ -252,9 +308,10 @@ export function resolvConfFile(svc: NetworkService, input: Pick<ContainerNetwork
 /** NetworkSettings of a container for inspect (running or not). */
 export function containerNetworkSettings(
   svc: NetworkService,
-  c: { id: string; networkMode: string | undefined; pid: number; running: boolean; networking?: NetworkingConfig | null; portBindings?: PortMap | null },
+  c: { id: string; networkMode: string | undefined; pid: number; running: boolean; networking?: NetworkingConfig | null; portBindings?: PortMap | null; stateDir?: string },
 ): NetworkSettings {
   const { kind } = networkModeKind(c.networkMode);
+  if (kind === "slirp4netns") return slirpNetworkSettings(c);
   const live = c.running ? svc.endpointsOf(c.id) : {};
   const endpoints = endpointsByName(svc, c.networking);
   const networks: Record<string, ApiEndpointSettings> = {};
@@ -290,6 +347,47 @@ export function containerNetworkSettings(
   };
 }
 
+/** inspect of a slirp4netns container: one `slirp4netns` network with slirp's fixed addresses while it runs. */
+function slirpNetworkSettings(c: { id: string; pid: number; running: boolean; stateDir?: string }): NetworkSettings {
+  const state = c.running && c.stateDir ? readSlirpState(c.stateDir) : undefined;
+  const endpoint: ApiEndpointSettings = {
+    IPAMConfig: null,
+    Links: null,
+    Aliases: null,
+    MacAddress: state?.mac ?? "",
+    DriverOpts: null,
+    NetworkID: SLIRP_MODE,
+    EndpointID: state ? `slirp4netns-${state.pid}` : "",
+    Gateway: state ? SLIRP_GATEWAY : "",
+    IPAddress: state ? SLIRP_ADDRESS : "",
+    IPPrefixLen: state ? SLIRP_PREFIX_LEN : 0,
+    IPv6Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    DNSNames: null,
+  };
+  return {
+    Bridge: "",
+    SandboxID: c.id,
+    SandboxKey: c.running && c.pid ? `/proc/${c.pid}/ns/net` : "",
+    HairpinMode: false,
+    LinkLocalIPv6Address: "",
+    LinkLocalIPv6PrefixLen: 0,
+    Ports: state?.ports ?? {},
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: "",
+    Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: "",
+    IPPrefixLen: 0,
+    IPv6Gateway: "",
+    MacAddress: "",
+    Networks: { [SLIRP_MODE]: endpoint },
+  };
+}
+
 function emptyEndpoint(svc: NetworkService, name: string, config: ApiEndpointSettings | undefined): ApiEndpointSettings {
   return {
     IPAMConfig: config?.IPAMConfig ?? null,
@@ -310,9 +408,15 @@ function emptyEndpoint(svc: NetworkService, name: string, config: ApiEndpointSet
 }
 
 /** GET /containers/json's Ports of a running container: each published binding, and exposed ports without one. */
-export function summaryPorts(svc: NetworkService, id: string, exposed: Record<string, unknown> | null | undefined): Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: "tcp" | "udp" | "sctp" }> {
+export function summaryPorts(
+  svc: NetworkService,
+  id: string,
+  exposed: Record<string, unknown> | null | undefined,
+  stateDir?: string,
+): Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: "tcp" | "udp" | "sctp" }> {
   const out: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: "tcp" | "udp" | "sctp" }> = [];
-  const published = svc.publishedPorts(id) ?? {};
+  // A slirp4netns container's ports are slirp's host forwards, not the service's.
+  const published = svc.publishedPorts(id) ?? (stateDir ? readSlirpState(stateDir)?.ports : undefined) ?? {};
   const keys = new Set([...Object.keys(exposed ?? {}).map((k) => (k.includes("/") ? k : `${k}/tcp`)), ...Object.keys(published)]);
   for (const key of keys) {
     const [port, proto] = key.split("/") as [string, string];
@@ -325,4 +429,10 @@ export function summaryPorts(svc: NetworkService, id: string, exposed: Record<st
     for (const b of bindings) out.push({ IP: b.HostIp || "0.0.0.0", PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type });
   }
   return out;
+}
+
+/** GET /containers/json's NetworkSettings.Networks of a running container. */
+export function summaryNetworks(svc: NetworkService, c: { id: string; networkMode: string | undefined; pid: number; stateDir?: string }): Record<string, ApiEndpointSettings> {
+  if (networkModeKind(c.networkMode).kind === "slirp4netns") return slirpNetworkSettings({ ...c, running: true }).Networks ?? {};
+  return svc.endpointsOf(c.id);
 }

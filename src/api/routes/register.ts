@@ -3,6 +3,7 @@ import { Router } from "../router.ts";
 import { registerArchiveRoutes } from "./archive.ts";
 import { registerContainersRoutes } from "./containers.ts";
 import { registerExecRoutes } from "./exec.ts";
+import { registerHakoInterfacesRoutes } from "./hako-interfaces.ts";
 import { registerImageRoutes } from "./images.ts";
 import { registerNetworksRoutes } from "./networks.ts";
 import { registerSystemRoutes } from "./system.ts";
@@ -18,5 +19,6 @@ export function createRouter(): Router {
   registerVolumesRoutes(router);
   registerArchiveRoutes(router);
   registerNetworksRoutes(router);
+  registerHakoInterfacesRoutes(router);
   return router;
 }

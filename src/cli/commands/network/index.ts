@@ -273,6 +273,55 @@ const networkDisconnect: CliCommand = {
   },
 };
 
+function containerInterfacesPath(container: string, suffix = ""): string {
+  return `/hako/containers/${encodeURIComponent(container)}/interfaces${suffix}`;
+}
+
+/** hako's extension (the seed's dknet): a host interface moves into a running container's network namespace. */
+const networkAttachInterface: CliCommand = {
+  name: "attach-interface",
+  usage: "[OPTIONS] CONTAINER HOST_INTERFACE",
+  summary: "Move a host interface into a running container's network namespace (hako extension)",
+  args: [2, 2],
+  flags: [{ name: "name", type: "string", value: "string", help: "Name of the interface inside the container (default: its host name)" }],
+  async run(ctx, flags, args) {
+    const name = flags.name as string | undefined;
+    const rec = await ctx.client().json<{ Name: string }>("POST", containerInterfacesPath(args[0]!), {
+      body: { HostInterface: args[1]!, ...(name ? { Name: name } : {}) },
+    });
+    ctx.out(`${rec.Name}\n`);
+    return 0;
+  },
+};
+
+const networkDetachInterface: CliCommand = {
+  name: "detach-interface",
+  usage: "CONTAINER INTERFACE",
+  summary: "Give a handed-over interface back to the host under its original name (hako extension)",
+  args: [2, 2],
+  flags: [],
+  async run(ctx, _flags, args) {
+    const res = await ctx.client().request("DELETE", containerInterfacesPath(args[0]!, `/${encodeURIComponent(args[1]!)}`));
+    res.resume();
+    return 0;
+  },
+};
+
+const networkInterfaces: CliCommand = {
+  name: "interfaces",
+  usage: "CONTAINER",
+  summary: "List the host interfaces a container holds (hako extension)",
+  args: [1, 1],
+  flags: [],
+  async run(ctx, _flags, args) {
+    const list = (await ctx.client().json<Array<{ Name: string; HostInterface: string; Physical: boolean }> | null>("GET", containerInterfacesPath(args[0]!))) ?? [];
+    const rows = [["NAME", "HOST INTERFACE", "KIND"], ...list.map((r) => [r.Name, r.HostInterface, r.Physical ? "physical" : "virtual"])];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    ctx.out(rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]! + 3) : c)).join("") + "\n").join(""));
+    return 0;
+  },
+};
+
 const PRUNE_WARNING = "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?";
 
 /** POST /networks/prune; the "Deleted Networks:" text (empty when nothing went). */
@@ -307,5 +356,5 @@ export const network: CliCommand = {
   name: "network",
   usage: "COMMAND",
   summary: "Manage networks",
-  subcommands: [networkConnect, networkCreate, networkDisconnect, networkInspect, networkLs, networkPrune, networkRm],
+  subcommands: [networkAttachInterface, networkConnect, networkCreate, networkDetachInterface, networkDisconnect, networkInspect, networkInterfaces, networkLs, networkPrune, networkRm],
 };
