@@ -30,15 +30,17 @@ const GROUP_TITLES: [CommandGroup, string][] = [
   ["commands", "Commands"],
 ];
 
-function commandList(entries: { name: string; summary: string }[]): string {
-  return entries.map((e) => `  ${e.name.padEnd(11)} ${e.summary}`).join("\n");
+/** Names padded as cobra's NamePadding does: to the longest of the parent's command names, at least 11. */
+function commandList(entries: { name: string; summary: string }[], names: readonly string[] = entries.map((e) => e.name)): string {
+  const width = Math.max(11, ...names.map((n) => n.length));
+  return entries.map((e) => `  ${e.name.padEnd(width)} ${e.summary}`).join("\n");
 }
 
 function rootHelp(): string {
   let text = "\nUsage:  hako [OPTIONS] COMMAND\n\nA self-sufficient runtime for containers\n";
   for (const [group, title] of GROUP_TITLES) {
     const entries = TOP_LEVEL.filter((e) => e.group === group).map((e) => ({ name: e.name, summary: e.command.summary }));
-    text += `\n${title}:\n${commandList(entries)}\n`;
+    text += `\n${title}:\n${commandList(entries, TOP_LEVEL.map((e) => e.name))}\n`;
   }
   text += `\nGlobal Options:\n${formatFlags(GLOBAL_FLAGS)}\n\nRun 'hako COMMAND --help' for more information on a command.\n`;
   return text;
