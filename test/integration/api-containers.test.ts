@@ -12,93 +12,14 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { DetachKeyMatcher, parseDetachKeys } from "../../src/api/attach.ts";
 import { checkCreateBody } from "../../src/api/container-body.ts";
-import { StdFrameReader } from "../../src/api/stream.ts";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { demux, hijack } from "../helpers/hijack.ts";
 
 const isRoot = process.getuid?.() === 0;
 const DOCKER = "/usr/local/bin/docker";
-
-/** A hijacked attach connection: the response head, then the raw stream. */
-interface Hijacked {
-  status: number;
-  headers: Record<string, string>;
-  socket: net.Socket;
-  data(): Buffer;
-  closed: Promise<void>;
-  waitFor(re: RegExp, timeoutMs?: number): Promise<void>;
-}
-
-/** POST with Connection: Upgrade, as the docker CLI's hijack does (the head's body, if any, is not JSON). */
-function hijack(socketPath: string, urlPath: string): Promise<Hijacked> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(socketPath);
-    let head: Buffer = Buffer.alloc(0);
-    let rest: Buffer = Buffer.alloc(0);
-    let parsed = false;
-    const waiters: (() => void)[] = [];
-    let closedResolve!: () => void;
-    const closed = new Promise<void>((r) => (closedResolve = r));
-    socket.on("error", reject);
-    socket.on("close", () => {
-      closedResolve();
-      for (const w of waiters.splice(0)) w();
-    });
-    socket.on("connect", () => socket.write(`POST ${urlPath} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n`));
-    socket.on("data", (chunk: Buffer) => {
-      if (parsed) {
-        rest = Buffer.concat([rest, chunk]);
-        for (const w of waiters.splice(0)) w();
-        return;
-      }
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      parsed = true;
-      const lines = head.subarray(0, end).toString("latin1").split("\r\n");
-      const headers: Record<string, string> = {};
-      for (const l of lines.slice(1)) {
-        const i = l.indexOf(":");
-        headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
-      }
-      rest = head.subarray(end + 4);
-      resolve({
-        status: Number(lines[0]!.split(" ")[1]),
-        headers,
-        socket,
-        data: () => rest,
-        closed,
-        waitFor: (re, timeoutMs = 10_000) =>
-          new Promise<void>((res, rej) => {
-            const check = (): void => {
-              if (re.test(rest.toString("utf8"))) {
-                clearTimeout(timer);
-                res();
-              } else if (socket.destroyed) {
-                clearTimeout(timer);
-                rej(new Error(`stream closed without ${re}: ${JSON.stringify(rest.toString("utf8"))}`));
-              } else waiters.push(check);
-            };
-            const timer = setTimeout(() => rej(new Error(`timed out waiting for ${re}: ${JSON.stringify(rest.toString("utf8"))}`)), timeoutMs);
-            check();
-          }),
-      });
-    });
-  });
-}
-
-function demux(buf: Buffer): { stdout: string; stderr: string } {
-  let stdout = "";
-  let stderr = "";
-  for (const f of new StdFrameReader().push(buf)) {
-    if (f.stream === 2) stderr += f.data.toString();
-    else stdout += f.data.toString();
-  }
-  return { stdout, stderr };
-}
 
 /** A streaming GET/POST: the status and headers as soon as they come, the body as it grows. */
 function openStream(socketPath: string, method: string, urlPath: string) {

@@ -10,103 +10,11 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
-import { StdFrameReader } from "../../src/api/stream.ts";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { demux, hijack } from "../helpers/hijack.ts";
 
 const isRoot = process.getuid?.() === 0;
 const DOCKER = "/usr/local/bin/docker";
-
-/** A hijacked connection: the response head, then the raw stream. */
-export interface Hijacked {
-  status: number;
-  headers: Record<string, string>;
-  socket: net.Socket;
-  /** Everything read after the head so far. */
-  data(): Buffer;
-  /** Resolves when the server closed its side. */
-  closed: Promise<void>;
-  /** Waits until the stream so far matches `re` (as text, frames included). */
-  waitFor(re: RegExp, timeoutMs?: number): Promise<void>;
-}
-
-/** POST with Connection: Upgrade on the daemon's socket, as docker's hijack does. */
-export function hijack(socketPath: string, urlPath: string, body: object): Promise<Hijacked> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(socketPath);
-    const payload = Buffer.from(JSON.stringify(body));
-    let head: Buffer = Buffer.alloc(0);
-    let rest: Buffer = Buffer.alloc(0);
-    let parsed = false;
-    const waiters: (() => void)[] = [];
-    let closedResolve!: () => void;
-    const closed = new Promise<void>((r) => (closedResolve = r));
-    socket.on("error", reject);
-    socket.on("close", () => {
-      closedResolve();
-      for (const w of waiters.splice(0)) w();
-    });
-    socket.on("end", () => socket.end());
-    socket.on("connect", () => {
-      socket.write(
-        `POST ${urlPath} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n`,
-      );
-      socket.write(payload);
-    });
-    socket.on("data", (chunk: Buffer) => {
-      if (parsed) {
-        rest = Buffer.concat([rest, chunk]);
-        for (const w of waiters.splice(0)) w();
-        return;
-      }
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      parsed = true;
-      const lines = head.subarray(0, end).toString("latin1").split("\r\n");
-      const status = Number(lines[0]!.split(" ")[1]);
-      const headers: Record<string, string> = {};
-      for (const l of lines.slice(1)) {
-        const i = l.indexOf(":");
-        headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
-      }
-      rest = head.subarray(end + 4);
-      const h: Hijacked = {
-        status,
-        headers,
-        socket,
-        data: () => rest,
-        closed,
-        waitFor: (re, timeoutMs = 10_000) =>
-          new Promise<void>((res, rej) => {
-            const check = (): void => {
-              if (re.test(rest.toString("utf8"))) {
-                clearTimeout(timer);
-                res();
-              } else if (socket.destroyed) {
-                clearTimeout(timer);
-                rej(new Error(`stream closed without ${re}: ${JSON.stringify(rest.toString("utf8"))}`));
-              } else waiters.push(check);
-            };
-            const timer = setTimeout(() => rej(new Error(`timed out waiting for ${re}: ${JSON.stringify(rest.toString("utf8"))}`)), timeoutMs);
-            check();
-          }),
-      };
-      resolve(h);
-    });
-  });
-}
-
-/** stdout and stderr of a multiplexed stream. */
-function demux(buf: Buffer): { stdout: string; stderr: string } {
-  const frames = new StdFrameReader().push(buf);
-  let stdout = "";
-  let stderr = "";
-  for (const f of frames) {
-    if (f.stream === 2) stderr += f.data.toString();
-    else stdout += f.data.toString();
-  }
-  return { stdout, stderr };
-}
 
 describe("exec API", { skip: isRoot ? false : "needs root (namespaces, cgroups, overlayfs)" }, () => {
   let d: TestDaemon;

@@ -13,31 +13,17 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { listLinks, listRoutes } from "../../src/network/netlink.ts";
-import { Netfilter } from "../../src/network/netfilter.ts";
-import { formatSubnet, overlaps, parseSubnet } from "../../src/network/subnet.ts";
-import { HAKO_BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { listLinks } from "../../src/network/netlink.ts";
+import { HAKO_BIN, type TestDaemon } from "../helpers/daemon.ts";
 import { queryA } from "../helpers/dns.ts";
+import { startNetworkDaemon, stopNetworkDaemon } from "../helpers/network-daemon.ts";
+import { freeSubnet, ruleLinesMentioning } from "../helpers/netns.ts";
 
 const isRoot = process.getuid?.() === 0;
 const tag = randomBytes(3).toString("hex");
 const prefix = `HKA${tag.toUpperCase()}`;
 const defaultBridge = `hka${tag}`;
 const DOCKER = "/usr/local/bin/docker";
-
-function freeSubnet(taken: string[] = []): string {
-  const routes = listRoutes().filter((r) => !r.destination.endsWith("/0"));
-  for (;;) {
-    const [a, b] = randomBytes(2);
-    const s = parseSubnet(`10.${a}.${b}.0/24`);
-    if (routes.some((r) => overlaps(s, parseSubnet(r.destination))) || taken.some((t) => overlaps(s, parseSubnet(t)))) continue;
-    return formatSubnet(s);
-  }
-}
-
-function iptablesLines(word: string): string[] {
-  return spawnSync("iptables-save", [], { encoding: "utf8" }).stdout.split("\n").filter((l) => l.includes(word));
-}
 
 describe("network API", { skip: isRoot ? false : "needs root (bridges, iptables, containers)" }, () => {
   let d: TestDaemon;
@@ -53,23 +39,13 @@ describe("network API", { skip: isRoot ? false : "needs root (bridges, iptables,
   }
 
   before(async () => {
-    process.env.HAKO_DEFAULT_BRIDGE = defaultBridge;
-    process.env.HAKO_NETFILTER_PREFIX = prefix;
-    d = await startDaemon({ extraArgs: ["--exec-root", execRoot] });
-    delete process.env.HAKO_DEFAULT_BRIDGE;
-    delete process.env.HAKO_NETFILTER_PREFIX;
+    d = await startNetworkDaemon({ defaultBridge, prefix, execRoot });
     const bb = await d.request("POST", "/hako/images/busybox", { timeoutMs: 60_000 });
     assert.equal(bb.status, 200, bb.body);
   });
 
   after(async () => {
-    if (d) {
-      const list = await d.request("GET", "/networks").catch(() => undefined);
-      await d.stop(); // force-removes every container first
-      for (const n of list?.status === 200 ? list.json<{ Id: string; Name: string }[]>() : []) bridges.add(`br-${n.Id.slice(0, 12)}`);
-    }
-    for (const br of bridges) if (listLinks().some((l) => l.name === br)) spawnSync("ip", ["link", "del", br], { stdio: "ignore" });
-    await new Netfilter({ prefix }).teardown().catch(() => {});
+    await stopNetworkDaemon(d, bridges, prefix);
     rmSync(execRoot, { recursive: true, force: true });
   });
 
@@ -241,6 +217,6 @@ describe("network API", { skip: isRoot ? false : "needs root (bridges, iptables,
     assert.equal(prune.status, 200);
     assert.deepEqual((await d.request("GET", "/networks")).json<{ Name: string }[]>().map((n) => n.Name).sort(), ["bridge", "host", "none"]);
     assert.deepEqual(listLinks().filter((l) => [...bridges].filter((b) => b !== defaultBridge).includes(l.name)), []);
-    assert.deepEqual(iptablesLines(subnet), []);
+    assert.deepEqual(ruleLinesMentioning([subnet]), []);
   });
 });

@@ -62,6 +62,17 @@ describe("healthchecks", { skip: isRoot ? false : "needs root (namespaces, cgrou
     }
   }
 
+  /** The Health once its Log holds `entries` results, or as it is after `timeoutMs` (the caller asserts). */
+  async function waitHealthLog(id: string, entries: number, timeoutMs: number): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    let h: any;
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      h = (await state(id)).Health;
+    } while ((h.Log?.length ?? 0) < entries && Date.now() < deadline);
+    return h;
+  }
+
   async function execDetached(id: string, cmd: string[]): Promise<void> {
     const c = await d.request("POST", `/containers/${id}/exec`, { body: { Cmd: cmd } });
     assert.equal(c.status, 201, c.body);
@@ -138,12 +149,7 @@ describe("healthchecks", { skip: isRoot ? false : "needs root (namespaces, cgrou
 
   test("a probe whose background child holds its output does not stall the monitor", async () => {
     const id = await startContainer({ Healthcheck: { Test: ["CMD-SHELL", "sleep 30 & exit 0"], Interval: 100 * MS, Timeout: 200 * MS, Retries: 1 } });
-    const deadline = Date.now() + 10_000;
-    let h: any;
-    do {
-      await new Promise((r) => setTimeout(r, 100));
-      h = (await state(id)).Health;
-    } while ((h.Log?.length ?? 0) < 2 && Date.now() < deadline);
+    const h = await waitHealthLog(id, 2, 10_000);
     assert.ok(h.Log.length >= 2, JSON.stringify(h));
     assert.equal(h.Log[0].Output, "Health check exceeded timeout (200ms)");
     await remove(id);
@@ -158,12 +164,7 @@ describe("healthchecks", { skip: isRoot ? false : "needs root (namespaces, cgrou
 
   test("failures within StartPeriod do not count; NONE means no health at all", async () => {
     const id = await startContainer({ Healthcheck: { Test: ["CMD", "false"], Interval: 100 * MS, StartInterval: 100 * MS, StartPeriod: 60_000 * MS, Retries: 1 } });
-    const deadline = Date.now() + 5000;
-    let h: any;
-    do {
-      await new Promise((r) => setTimeout(r, 100));
-      h = (await state(id)).Health;
-    } while ((h.Log?.length ?? 0) < 2 && Date.now() < deadline);
+    const h = await waitHealthLog(id, 2, 5000);
     assert.ok(h.Log.length >= 2, JSON.stringify(h));
     assert.equal(h.Status, "starting");
     assert.equal(h.FailingStreak, 0);

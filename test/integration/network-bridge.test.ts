@@ -9,86 +9,24 @@
  * and to the namespaces made here.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { helperPath } from "../../src/native/shim.ts";
 import { BridgeDriver, macFromIPv4, type BridgeNetwork } from "../../src/network/bridge.ts";
 import { Netfilter } from "../../src/network/netfilter.ts";
-import { linkExists, listLinks, listRoutes } from "../../src/network/netlink.ts";
+import { linkExists, listLinks } from "../../src/network/netlink.ts";
 import { HostPortAllocator, resolvePortBindings } from "../../src/network/ports.ts";
-import { formatSubnet, overlaps, parseSubnet } from "../../src/network/subnet.ts";
-
-function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return "needs root (bridges, namespaces, iptables)";
-  try {
-    if (!existsSync(helperPath())) return "hako-shim is not built";
-  } catch {
-    return "hako-shim is not built (npm run build)";
-  }
-  for (const cmd of ["unshare", "nsenter", "iptables-save", "iptables-restore", "busybox", "curl"]) {
-    if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) return `${cmd} is not installed`;
-  }
-  return undefined;
-}
+import { freePort, freeSubnet, NetnsHolders, networkSkipReason, nsExec, ruleLinesMentioning } from "../helpers/netns.ts";
 
 const tag = randomBytes(3).toString("hex");
 const prefix = `HKT${tag.toUpperCase()}`;
-const holders: ChildProcess[] = [];
+const netns = new NetnsHolders();
 const bridges = new Set<string>();
 let workDir = "";
-
-async function newNetns(): Promise<number> {
-  const child = spawn("unshare", ["--net", "sleep", "120"], { stdio: "ignore" });
-  holders.push(child);
-  const ours = readlinkSync("/proc/self/ns/net");
-  for (let i = 0; i < 200; i++) {
-    try {
-      if (readlinkSync(`/proc/${child.pid}/ns/net`) !== ours) return child.pid!;
-    } catch {
-      /* not started yet */
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error("unshare --net did not make a namespace");
-}
-
-/** A process inside a namespace, killed by pid in after(). */
-function inNetns(pid: number, args: string[]): ChildProcess {
-  const child = spawn("nsenter", ["-t", String(pid), "-n", ...args], { stdio: "ignore" });
-  holders.push(child);
-  return child;
-}
-
-function nsExec(pid: number, args: string[]): { status: number | null; out: string } {
-  const r = spawnSync("nsenter", ["-t", String(pid), "-n", ...args], { encoding: "utf8", timeout: 10_000 });
-  return { status: r.status, out: r.stdout + r.stderr };
-}
-
-function freeSubnet(): string {
-  const routes = listRoutes().filter((r) => !r.destination.endsWith("/0"));
-  for (;;) {
-    const [a, b] = randomBytes(2);
-    const s = parseSubnet(`10.${a}.${b}.0/24`);
-    if (!routes.some((r) => overlaps(s, parseSubnet(r.destination)))) return formatSubnet(s);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function httpGet(host: string, port: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -115,12 +53,7 @@ async function waitHttp(host: string, port: number): Promise<{ status: number; b
   throw last;
 }
 
-function ruleLinesMentioning(words: string[]): string[] {
-  const save = spawnSync("iptables-save", [], { encoding: "utf8" }).stdout;
-  return save.split("\n").filter((l) => words.some((w) => l.includes(w)));
-}
-
-describe("bridge networks on the real kernel", { skip: skipReason() }, () => {
+describe("bridge networks on the real kernel", { skip: networkSkipReason("bridges, namespaces, iptables", ["unshare", "nsenter", "iptables-save", "iptables-restore", "busybox", "curl"]) }, () => {
   const netfilter = new Netfilter({ prefix });
   const driver = new BridgeDriver(netfilter);
   const subnet = freeSubnet();
@@ -136,11 +69,11 @@ describe("bridge networks on the real kernel", { skip: skipReason() }, () => {
     mkdirSync(workDir, { recursive: true });
     writeFileSync(path.join(workDir, "index.html"), `hello from ${tag}\n`);
     bridges.add(network.bridge);
-    [pidA, pidB] = await Promise.all([newNetns(), newNetns()]);
+    [pidA, pidB] = await Promise.all([netns.newNetns(), netns.newNetns()]);
   });
 
   after(async () => {
-    for (const h of holders) if (h.pid && h.exitCode === null && h.signalCode === null) process.kill(h.pid, "SIGKILL");
+    netns.cleanup();
     for (const br of bridges) spawnSync("ip", ["link", "del", br], { stdio: "ignore" });
     await netfilter.teardown().catch(() => {});
     if (workDir) rmSync(workDir, { recursive: true, force: true });
@@ -197,7 +130,7 @@ describe("bridge networks on the real kernel", { skip: skipReason() }, () => {
 
   test("a published port answers from the host on 127.0.0.1 and the bridge address, and from the other namespace", async () => {
     const hostPort = await freePort();
-    inNetns(pidA, ["busybox", "httpd", "-f", "-p", "80", "-h", workDir]);
+    netns.inNetns(pidA, ["busybox", "httpd", "-f", "-p", "80", "-h", workDir]);
     const direct = await waitHttp(`${base}.2`, 80);
     assert.equal(direct.status, 200);
 
@@ -248,7 +181,7 @@ describe("bridge networks on the real kernel", { skip: skipReason() }, () => {
     const ibase = isubnet.replace(/\.0\/24$/, "");
     const internal: BridgeNetwork = { name: `internal-${tag}`, bridge: `hki${tag}`, subnet: isubnet, gateway: `${ibase}.1`, internal: true };
     bridges.add(internal.bridge);
-    const [pidC, pidD] = await Promise.all([newNetns(), newNetns()]);
+    const [pidC, pidD] = await Promise.all([netns.newNetns(), netns.newNetns()]);
     await driver.ensureNetwork(internal);
     await driver.attach({ netns: pidC, bridge: internal.bridge, address: `${ibase}.2/24`, gateway: internal.gateway });
     await driver.attach({ netns: pidD, bridge: internal.bridge, address: `${ibase}.3/24`, gateway: internal.gateway });
@@ -272,7 +205,7 @@ describe("bridge networks on the real kernel", { skip: skipReason() }, () => {
     const obase = osubnet.replace(/\.0\/24$/, "");
     const other: BridgeNetwork = { name: `other-${tag}`, bridge: `hko${tag}`, subnet: osubnet, gateway: `${obase}.1` };
     bridges.add(other.bridge);
-    const pidE = await newNetns();
+    const pidE = await netns.newNetns();
     await driver.ensureNetwork(other);
     await driver.attach({ netns: pidE, bridge: other.bridge, address: `${obase}.2/24`, gateway: other.gateway });
     const gw = nsExec(pidE, ["busybox", "ping", "-c1", "-W2", other.gateway]);
@@ -284,7 +217,7 @@ describe("bridge networks on the real kernel", { skip: skipReason() }, () => {
   });
 
   test("concurrent attaches and publishes do not interfere; a new Netfilter (a restarted hakod) finds the rules", async () => {
-    const pids = await Promise.all([0, 1, 2, 3, 4, 5].map(() => newNetns()));
+    const pids = await Promise.all([0, 1, 2, 3, 4, 5].map(() => netns.newNetns()));
     const atts = await Promise.all(
       pids.map((pid, i) => driver.attach({ netns: pid, bridge: network.bridge, address: `${base}.${20 + i}/24`, gateway: network.gateway })),
     );

@@ -12,38 +12,18 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { Netfilter } from "../../src/network/netfilter.ts";
-import { listLinks, listRoutes } from "../../src/network/netlink.ts";
-import { formatSubnet, overlaps, parseSubnet } from "../../src/network/subnet.ts";
-import { HAKO_BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { listLinks } from "../../src/network/netlink.ts";
+import { HAKO_BIN, type TestDaemon } from "../helpers/daemon.ts";
+import { startNetworkDaemon, stopNetworkDaemon } from "../helpers/network-daemon.ts";
+import { freePort, freeSubnet } from "../helpers/netns.ts";
 
 const isRoot = process.getuid?.() === 0;
 const tag = randomBytes(3).toString("hex");
 const prefix = `HKN${tag.toUpperCase()}`;
 const defaultBridge = `hkn${tag}`;
 const DOCKER = "/usr/local/bin/docker";
-
-function freeSubnet(): string {
-  const routes = listRoutes().filter((r) => !r.destination.endsWith("/0"));
-  for (;;) {
-    const [a, b] = randomBytes(2);
-    const s = parseSubnet(`10.${a}.${b}.0/24`);
-    if (!routes.some((r) => overlaps(s, parseSubnet(r.destination)))) return formatSubnet(s);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describe("containers on networks", { skip: isRoot ? false : "needs root (bridges, iptables, containers)" }, () => {
   let d: TestDaemon;
@@ -67,23 +47,13 @@ describe("containers on networks", { skip: isRoot ? false : "needs root (bridges
   }
 
   before(async () => {
-    process.env.HAKO_DEFAULT_BRIDGE = defaultBridge;
-    process.env.HAKO_NETFILTER_PREFIX = prefix;
-    d = await startDaemon({ extraArgs: ["--exec-root", execRoot] });
-    delete process.env.HAKO_DEFAULT_BRIDGE;
-    delete process.env.HAKO_NETFILTER_PREFIX;
+    d = await startNetworkDaemon({ defaultBridge, prefix, execRoot });
     const bb = await d.request("POST", "/hako/images/busybox", { timeoutMs: 60_000 });
     assert.equal(bb.status, 200, bb.body);
   });
 
   after(async () => {
-    if (d) {
-      const list = await d.request("GET", "/networks").catch(() => undefined);
-      for (const n of list?.status === 200 ? list.json<{ Id: string }[]>() : []) bridges.add(`br-${n.Id.slice(0, 12)}`);
-      await d.stop();
-    }
-    for (const br of bridges) if (listLinks().some((l) => l.name === br)) spawnSync("ip", ["link", "del", br], { stdio: "ignore" });
-    await new Netfilter({ prefix }).teardown().catch(() => {});
+    await stopNetworkDaemon(d, bridges, prefix);
     rmSync(execRoot, { recursive: true, force: true });
   });
 
@@ -256,11 +226,7 @@ describe("containers on networks", { skip: isRoot ? false : "needs root (bridges
     const ipBefore = web.inspect.NetworkSettings.Networks[`rs-${tag}`].IPAddress as string;
 
     await d.kill();
-    process.env.HAKO_DEFAULT_BRIDGE = defaultBridge;
-    process.env.HAKO_NETFILTER_PREFIX = prefix;
-    d = await startDaemon({ dir: d.dir, extraArgs: ["--exec-root", execRoot] });
-    delete process.env.HAKO_DEFAULT_BRIDGE;
-    delete process.env.HAKO_NETFILTER_PREFIX;
+    d = await startNetworkDaemon({ defaultBridge, prefix, execRoot, dir: d.dir });
 
     const after = (await d.request("GET", `/containers/${web.id}/json`)).json();
     assert.equal(after.State.Running, true);

@@ -7,21 +7,20 @@
  * Only container names are ever queried.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import dgram from "node:dgram";
-import { existsSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { helperPath } from "../../src/native/shim.ts";
 import { buildResponse, DnsResolver, hostResolvers, memberOf, parseQuestion } from "../../src/network/dns.ts";
 import { Netfilter } from "../../src/network/netfilter.ts";
-import { listLinks, listRoutes } from "../../src/network/netlink.ts";
+import { listLinks } from "../../src/network/netlink.ts";
 import { NetworkService } from "../../src/network/service.ts";
-import { formatSubnet, overlaps, parseSubnet } from "../../src/network/subnet.ts";
 import { queryA } from "../helpers/dns.ts";
+import { freeSubnet, NetnsHolders, networkSkipReason } from "../helpers/netns.ts";
 
 function query(name: string, type = 1): Buffer {
   const labels = name.split(".").map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
@@ -175,43 +174,15 @@ describe("DnsResolver on loopback addresses", () => {
   });
 });
 
-function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return "needs root (bridges, namespaces, iptables)";
-  try {
-    if (!existsSync(helperPath())) return "hako-shim is not built";
-  } catch {
-    return "hako-shim is not built (npm run build)";
-  }
-  for (const cmd of ["unshare", "nsenter", "iptables-save"]) {
-    if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) return `${cmd} is not installed`;
-  }
-  return undefined;
-}
-
-describe("DNS from inside a container's namespace", { skip: skipReason() }, () => {
+describe("DNS from inside a container's namespace", { skip: networkSkipReason("bridges, namespaces, iptables", ["unshare", "nsenter", "iptables-save"]) }, () => {
   const tag = randomBytes(3).toString("hex");
   const prefix = `HKD${tag.toUpperCase()}`;
-  const holders: ChildProcess[] = [];
+  const netns = new NetnsHolders();
   const dns = new DnsResolver({ upstreams: () => [] });
   const netfilter = new Netfilter({ prefix });
   let dataRoot = "";
   let svc: NetworkService;
   let bridge = "";
-
-  async function newNetns(): Promise<number> {
-    const child = spawn("unshare", ["--net", "sleep", "120"], { stdio: "ignore" });
-    holders.push(child);
-    const ours = readlinkSync("/proc/self/ns/net");
-    for (let i = 0; i < 200; i++) {
-      try {
-        if (readlinkSync(`/proc/${child.pid}/ns/net`) !== ours) return child.pid!;
-      } catch {
-        /* not started yet */
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    throw new Error("unshare --net did not make a namespace");
-  }
 
   before(() => {
     dataRoot = mkdtempSync(path.join(os.tmpdir(), "hako-netdns-"));
@@ -219,7 +190,7 @@ describe("DNS from inside a container's namespace", { skip: skipReason() }, () =
   });
 
   after(async () => {
-    for (const h of holders) if (h.pid && h.exitCode === null && h.signalCode === null) process.kill(h.pid, "SIGKILL");
+    netns.cleanup();
     await dns.close();
     if (bridge) spawnSync("ip", ["link", "del", bridge], { stdio: "ignore" });
     await netfilter.teardown().catch(() => {});
@@ -227,17 +198,11 @@ describe("DNS from inside a container's namespace", { skip: skipReason() }, () =
   });
 
   test("a container resolves another by name and alias through the gateway; names follow connect and disconnect", async () => {
-    const routes = listRoutes().filter((r) => !r.destination.endsWith("/0"));
-    let subnet = "";
-    while (!subnet) {
-      const [a, b] = randomBytes(2);
-      const s = parseSubnet(`10.${a}.${b}.0/24`);
-      if (!routes.some((r) => overlaps(s, parseSubnet(r.destination)))) subnet = formatSubnet(s);
-    }
+    const subnet = freeSubnet();
     const { Id } = await svc.create({ Name: `dns-${tag}`, IPAM: { Config: [{ Subnet: subnet }] } });
     bridge = `br-${Id.slice(0, 12)}`;
     const gateway = svc.gatewayOf(Id)!;
-    const [pidA, pidB] = await Promise.all([newNetns(), newNetns()]);
+    const [pidA, pidB] = await Promise.all([netns.newNetns(), netns.newNetns()]);
     await svc.connectContainer({ id: `a${tag}`.padEnd(64, "0"), name: "/client", pid: pidA }, Id);
     const b = await svc.connectContainer({ id: `b${tag}`.padEnd(64, "0"), name: "/server", pid: pidB }, Id, { aliases: ["db"] });
 
@@ -254,8 +219,7 @@ describe("DNS from inside a container's namespace", { skip: skipReason() }, () =
     // Asynchronous: the resolver answers from this very process, whose event loop must keep running.
     const resolveIn = (pid: number, name: string) =>
       new Promise<string>((resolve) => {
-        const child = spawn("nsenter", ["-t", String(pid), "-n", process.execPath, "-e", script, name], { stdio: ["ignore", "pipe", "inherit"] });
-        holders.push(child);
+        const child = netns.track(spawn("nsenter", ["-t", String(pid), "-n", process.execPath, "-e", script, name], { stdio: ["ignore", "pipe", "inherit"] }));
         let out = "";
         child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
         child.on("close", () => resolve(out.trim()));

@@ -7,55 +7,17 @@
  * holder by pid, links by deleting them).
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readlinkSync } from "node:fs";
 import { after, describe, test } from "node:test";
 import { HakoError } from "../../src/common/errors.ts";
 import { helperPath } from "../../src/native/shim.ts";
 import { NetlinkError, encodeOp, linkExists, listLinks, listRoutes, runNetlink } from "../../src/network/netlink.ts";
-import { formatSubnet, overlaps, parseSubnet } from "../../src/network/subnet.ts";
-
-function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return "needs root (netlink changes, network namespaces)";
-  try {
-    if (!existsSync(helperPath())) return "hako-shim is not built";
-  } catch {
-    return "hako-shim is not built (npm run build)";
-  }
-  if (spawnSync("unshare", ["--version"]).status !== 0) return "unshare is not installed";
-  return undefined;
-}
+import { freeSubnet, NetnsHolders, networkSkipReason } from "../helpers/netns.ts";
 
 const tag = randomBytes(3).toString("hex");
-const holders: ChildProcess[] = [];
+const netns = new NetnsHolders();
 const links = new Set<string>();
-
-/** A fresh network namespace held by a sleeping child; killed by pid in after(). */
-async function newNetns(): Promise<number> {
-  const child = spawn("unshare", ["--net", "sleep", "120"], { stdio: "ignore" });
-  holders.push(child);
-  const ours = readlinkSync("/proc/self/ns/net");
-  for (let i = 0; i < 200; i++) {
-    try {
-      if (readlinkSync(`/proc/${child.pid}/ns/net`) !== ours) return child.pid!;
-    } catch {
-      /* not started yet */
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error("unshare --net did not make a namespace");
-}
-
-/** A 10.x.y.0/24 no host route touches. */
-function freeSubnet(): string {
-  const routes = listRoutes().filter((r) => !r.destination.endsWith("/0"));
-  for (;;) {
-    const [a, b] = randomBytes(2);
-    const s = parseSubnet(`10.${a}.${b}.0/24`);
-    if (!routes.some((r) => overlaps(s, parseSubnet(r.destination)))) return formatSubnet(s);
-  }
-}
 
 function ipJson(args: string[], pid?: number): Array<Record<string, unknown>> {
   const cmd = pid ? ["nsenter", "-t", String(pid), "-n", "ip", "-j", ...args] : ["ip", "-j", ...args];
@@ -66,12 +28,12 @@ function ipJson(args: string[], pid?: number): Array<Record<string, unknown>> {
 
 after(() => {
   for (const name of links) spawnSync("ip", ["link", "del", name], { stdio: "ignore" });
-  for (const h of holders) if (h.pid && h.exitCode === null) process.kill(h.pid, "SIGKILL");
+  netns.cleanup();
 });
 
-describe("netlink batches on the real kernel", { skip: skipReason() }, () => {
+describe("netlink batches on the real kernel", { skip: networkSkipReason("netlink changes, network namespaces", ["unshare"]) }, () => {
   test("one batch: bridge, veth into a namespace, addresses, lo, default route, sysctl", async () => {
-    const pid = await newNetns();
+    const pid = await netns.newNetns();
     const br = `hkt${tag}a`;
     const veth = `hkv${tag}a`;
     links.add(br).add(veth);

@@ -10,97 +10,28 @@
  * namespaces made here.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { helperPath } from "../../src/native/shim.ts";
 import { DnsResolver } from "../../src/network/dns.ts";
 import { Netfilter } from "../../src/network/netfilter.ts";
-import { linkExists, listLinks, listRoutes } from "../../src/network/netlink.ts";
+import { linkExists, listLinks } from "../../src/network/netlink.ts";
 import { NetworkService } from "../../src/network/service.ts";
 import { attachContainer, checkNetworkMode, containerNetworkSettings, portBindingsOf } from "../../src/network/container-network.ts";
-import { formatSubnet, overlaps, parseSubnet } from "../../src/network/subnet.ts";
 import { queryA } from "../helpers/dns.ts";
-
-function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return "needs root (bridges, namespaces, iptables)";
-  try {
-    if (!existsSync(helperPath())) return "hako-shim is not built";
-  } catch {
-    return "hako-shim is not built (npm run build)";
-  }
-  for (const cmd of ["unshare", "nsenter", "iptables-save", "iptables-restore", "busybox", "curl"]) {
-    if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) return `${cmd} is not installed`;
-  }
-  return undefined;
-}
+import { freePort, freeSubnet, NetnsHolders, networkSkipReason, nsExec, ruleLinesMentioning } from "../helpers/netns.ts";
 
 const tag = randomBytes(3).toString("hex");
 const prefix = `HKS${tag.toUpperCase()}`;
 const defaultBridge = `hks${tag}`;
-const holders: ChildProcess[] = [];
+const netns = new NetnsHolders();
 
-async function newNetns(): Promise<number> {
-  const child = spawn("unshare", ["--net", "sleep", "120"], { stdio: "ignore" });
-  holders.push(child);
-  const ours = readlinkSync("/proc/self/ns/net");
-  for (let i = 0; i < 200; i++) {
-    try {
-      if (readlinkSync(`/proc/${child.pid}/ns/net`) !== ours) return child.pid!;
-    } catch {
-      /* not started yet */
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error("unshare --net did not make a namespace");
-}
+const skipReason = networkSkipReason("bridges, namespaces, iptables", ["unshare", "nsenter", "iptables-save", "iptables-restore", "busybox", "curl"]);
 
-function kill(pid: number): Promise<void> {
-  const h = holders.find((c) => c.pid === pid);
-  if (!h || h.exitCode !== null || h.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    h.once("exit", () => resolve());
-    process.kill(pid, "SIGKILL");
-  });
-}
-
-function nsExec(pid: number, args: string[]): { status: number | null; out: string } {
-  const r = spawnSync("nsenter", ["-t", String(pid), "-n", ...args], { encoding: "utf8", timeout: 10_000 });
-  return { status: r.status, out: r.stdout + r.stderr };
-}
-
-function freeSubnet(taken: string[] = []): string {
-  const routes = listRoutes().filter((r) => !r.destination.endsWith("/0"));
-  for (;;) {
-    const [a, b] = randomBytes(2);
-    const s = parseSubnet(`10.${a}.${b}.0/24`);
-    if (routes.some((r) => overlaps(s, parseSubnet(r.destination)))) continue;
-    if (taken.some((t) => overlaps(s, parseSubnet(t)))) continue;
-    return formatSubnet(s);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function ruleLinesMentioning(words: string[]): string[] {
-  const save = spawnSync("iptables-save", [], { encoding: "utf8" }).stdout;
-  return save.split("\n").filter((l) => words.some((w) => l.includes(w)));
-}
-
-describe("NetworkService on the real kernel", { skip: skipReason() }, () => {
+describe("NetworkService on the real kernel", { skip: skipReason }, () => {
   let dataRoot = "";
   let www = "";
   let svc: NetworkService;
@@ -120,7 +51,7 @@ describe("NetworkService on the real kernel", { skip: skipReason() }, () => {
   });
 
   after(async () => {
-    for (const h of holders) if (h.pid && h.exitCode === null && h.signalCode === null) process.kill(h.pid, "SIGKILL");
+    netns.cleanup();
     await dns.close();
     for (const br of bridgesMade) spawnSync("ip", ["link", "del", br], { stdio: "ignore" });
     await netfilter.teardown().catch(() => {});
@@ -190,7 +121,7 @@ describe("NetworkService on the real kernel", { skip: skipReason() }, () => {
   });
 
   test("containers on a user network ping each other; DNS answers names, aliases and short ids of that network only", async () => {
-    const [pidA, pidB] = await Promise.all([newNetns(), newNetns()]);
+    const [pidA, pidB] = await Promise.all([netns.newNetns(), netns.newNetns()]);
     const idA = `a${tag}`.padEnd(64, "0");
     const idB = `b${tag}`.padEnd(64, "0");
     const epA = await svc.connectContainer({ id: idA, name: "/alpha", pid: pidA }, `net-${tag}`, { aliases: ["web"] });
@@ -217,7 +148,7 @@ describe("NetworkService on the real kernel", { skip: skipReason() }, () => {
     // Already connected: refused.
     await assert.rejects(svc.connectContainer({ id: idA, name: "alpha", pid: pidA }, userId), (e: Error & { code?: string }) => e.code === "ERR_FORBIDDEN");
     // A taken address: conflict, nothing left behind.
-    const pidC = await newNetns();
+    const pidC = await netns.newNetns();
     await assert.rejects(svc.connectContainer({ id: `c${tag}`.padEnd(64, "0"), name: "gamma", pid: pidC }, userId, { ip: `${base}.10` }), /Address already in use/);
     assert.equal(Object.keys(svc.inspect(userId).Containers).length, 2);
     await assert.rejects(svc.connectContainer({ id: `c${tag}`.padEnd(64, "0"), name: "gamma", pid: pidC }, "bridge", { aliases: ["x"] }), /user defined networks/);
@@ -236,7 +167,7 @@ describe("NetworkService on the real kernel", { skip: skipReason() }, () => {
     await assert.rejects(svc.disconnectContainer(idB, `net-${tag}`), /is not connected/);
 
     // A stopped container: its namespace is gone, release gives its address and name back.
-    await kill(pidA);
+    await netns.kill(pidA);
     await svc.releaseContainer(idA);
     assert.deepEqual(svc.inspect(userId).Containers, {});
     assert.deepEqual(svc.ipam.pool(userId)?.allocated, {});
@@ -244,13 +175,12 @@ describe("NetworkService on the real kernel", { skip: skipReason() }, () => {
   });
 
   test("default bridge: made on first use, published port answers curl on 127.0.0.1, names not resolved", async () => {
-    const pid = await newNetns();
+    const pid = await netns.newNetns();
     const id = `d${tag}`.padEnd(64, "0");
     const ep = await svc.connectContainer({ id, name: "web", pid }, "bridge");
     assert.ok(linkExists(defaultBridge));
     assert.equal(ep.DNSNames, null);
-    const httpd = spawn("nsenter", ["-t", String(pid), "-n", "busybox", "httpd", "-f", "-p", "80", "-h", www], { stdio: "ignore" });
-    holders.push(httpd);
+    const httpd = netns.inNetns(pid, ["busybox", "httpd", "-f", "-p", "80", "-h", www]);
     const hostPort = await freePort();
     const ports = await svc.publishPorts(id, { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: String(hostPort) }], "81/tcp": null });
     assert.deepEqual(ports, { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: String(hostPort) }], "81/tcp": null });
@@ -271,8 +201,8 @@ describe("NetworkService on the real kernel", { skip: skipReason() }, () => {
     await restarted.reconcile([{ id, pid }]);
     assert.equal(Object.keys(restarted.inspect("bridge").Containers).length, 1);
     // and one that sees it gone removes its endpoint, address, rules and veth.
-    await kill(httpd.pid!);
-    await kill(pid);
+    await netns.kill(httpd.pid!);
+    await netns.kill(pid);
     const again = new NetworkService({ dataRoot, defaultBridge, netfilter });
     await again.reconcile([]);
     assert.deepEqual(again.inspect("bridge").Containers, {});
@@ -291,10 +221,10 @@ describe("NetworkService on the real kernel", { skip: skipReason() }, () => {
     assert.equal(svc.inspect(r.Id).Internal, true);
     assert.ok((await netfilter.listRules(`net:${r.Id.slice(0, 12)}`)).some((l) => l.endsWith("-j DROP")));
     // A container that died without anyone releasing it does not hold the network.
-    const ghost = await newNetns();
+    const ghost = await netns.newNetns();
     await svc.connectContainer({ id: `g${tag}`.padEnd(64, "0"), name: "ghost", pid: ghost }, r.Id);
     assert.equal(Object.keys(svc.inspect(r.Id).Containers).length, 1);
-    await kill(ghost);
+    await netns.kill(ghost);
     assert.deepEqual(svc.inspect(r.Id).Containers, {});
     await svc.remove(`int-${tag}`);
     assert.ok(!linkExists(`br-${r.Id.slice(0, 12)}`));
@@ -306,7 +236,7 @@ describe("NetworkService on the real kernel", { skip: skipReason() }, () => {
   });
 });
 
-describe("the engine's side: modes, attach at start, hosts and resolv.conf, inspect", { skip: skipReason() }, () => {
+describe("the engine's side: modes, attach at start, hosts and resolv.conf, inspect", { skip: skipReason }, () => {
   const t2 = randomBytes(3).toString("hex");
   const prefix2 = `HKC${t2.toUpperCase()}`;
   const bridge2 = `hkc${t2}`;
@@ -322,7 +252,7 @@ describe("the engine's side: modes, attach at start, hosts and resolv.conf, insp
   });
 
   after(async () => {
-    for (const h of holders) if (h.pid && h.exitCode === null && h.signalCode === null) process.kill(h.pid, "SIGKILL");
+    netns.cleanup();
     await dns2.close();
     for (const br of made) spawnSync("ip", ["link", "del", br], { stdio: "ignore" });
     await netfilter2.teardown().catch(() => {});
@@ -362,7 +292,7 @@ describe("the engine's side: modes, attach at start, hosts and resolv.conf, insp
     const sub = freeSubnet();
     const { Id } = await svc.create({ Name: `u-${t2}`, IPAM: { Config: [{ Subnet: sub }] } });
     made.add(`br-${Id.slice(0, 12)}`);
-    const [p1, p2, p3] = await Promise.all([newNetns(), newNetns(), newNetns()]);
+    const [p1, p2, p3] = await Promise.all([netns.newNetns(), netns.newNetns(), netns.newNetns()]);
     const id1 = `1${t2}`.padEnd(64, "0");
     const id2 = `2${t2}`.padEnd(64, "0");
     const id3 = `3${t2}`.padEnd(64, "0");
@@ -397,7 +327,7 @@ describe("the engine's side: modes, attach at start, hosts and resolv.conf, insp
     assert.equal(stopped.SandboxKey, "");
 
     // A taken address fails the start and leaves nothing behind.
-    const p4 = await newNetns();
+    const p4 = await netns.newNetns();
     const id4 = `4${t2}`.padEnd(64, "0");
     await assert.rejects(attachContainer(svc, input(id4, p4, `u-${t2}`, { networking: { EndpointsConfig: { [`u-${t2}`]: { IPAMConfig: { IPv4Address: sub.replace(/0\/24$/, "33") } } } } })), /Address already in use/);
     assert.deepEqual(svc.endpointsOf(id4), {});
