@@ -18,7 +18,7 @@ lib="$PREFIX/lib/hako"
 rm -rf "$lib"
 mkdir -p "$lib/dist" "$lib/native/build" "$PREFIX/bin"
 cp dist/*.cjs dist/*.cache "$lib/dist/"
-cp native/build/hako-shim native/build/hako-init "$lib/native/build/"
+cp native/build/hako-shim native/build/hako-shim-loop native/build/hako-init "$lib/native/build/"
 for p in hako hakod hako-runtime; do
   # A node script, not a shell wrapper: one exec less on every command.
   printf '#!/usr/bin/env node\nrequire("%s/dist/launch.cjs")("%s");\n' "$lib" "$p" >"$PREFIX/bin/$p"

@@ -831,7 +831,12 @@ static void reexec_from_disk(void)
 	for (int i = 0; i < S.nclients && len < (int)sizeof words[0] - 16; i++)
 		len += snprintf(words[k] + len, sizeof words[0] - (size_t)len, "%s%d", i ? "," : "", S.clients[i]->fd);
 	k++;
-	char *argv[16] = { "hako-shim", "shim-loop" };
+	/* The loop's own image when it was built beside the helper (a fraction of its pages). */
+	char loop[PATH_MAX + 16];
+	const char *slash = strrchr(self, '/');
+	snprintf(loop, sizeof loop, "%.*s/hako-shim-loop", (int)(slash - self), self);
+	const char *image = access(loop, X_OK) == 0 ? loop : self;
+	char *argv[16] = { image == loop ? "hako-shim-loop" : "hako-shim", "shim-loop" };
 	for (int i = 0; i < k; i++) argv[2 + i] = words[i];
 	argv[2 + k] = NULL;
 
@@ -845,7 +850,7 @@ static void reexec_from_disk(void)
 		if (fds[i] >= 0) fcntl(fds[i], F_SETFD, 0);
 	S.finished = 1; /* the next image owns the files now */
 	extern char **environ;
-	execve(self, argv, environ);
+	execve(image, argv, environ);
 	S.finished = 0;
 	for (int i = 0; i < nfds; i++)
 		if (fds[i] >= 0) fcntl(fds[i], F_SETFD, FD_CLOEXEC);

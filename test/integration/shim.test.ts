@@ -131,9 +131,9 @@ describe("shim", { skip }, () => {
   test("the process gets only its stdio (no fd of the shim) and clean signal dispositions", async () => {
     const { c, conn } = await f.run(["sleep", "100"], { attach: { watch: true } });
     const pid = c.handle.pid;
-    // Once the process runs the shim goes on from the binary on disk (shared pages), not its sealed copy.
+    // Once the process runs the shim goes on from the loop binary on disk beside the helper (shared pages), not its sealed copy.
     await waitFor(() => readFileSync(`/proc/${c.handle.shimPid}/cmdline`, "utf8").includes("shim-loop"), 5000, "the shim's re-exec");
-    assert.equal(readlinkSync(`/proc/${c.handle.shimPid}/exe`), realpathSync(helperPath()));
+    assert.equal(readlinkSync(`/proc/${c.handle.shimPid}/exe`), path.join(path.dirname(realpathSync(helperPath())), "hako-shim-loop"));
     assert.equal(shimAlive(c.dir), true);
     assert.match(readFileSync(`/proc/${c.handle.shimPid}/status`, "utf8"), /^PPid:\s+\d+$/m);
     assert.deepEqual(readdirSync(`/proc/${pid}/fd`).sort(), ["0", "1", "2"]);
