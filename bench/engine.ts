@@ -22,54 +22,14 @@
  * Everything it starts is stopped by pid and its temp dirs removed, also on
  * Ctrl-C or an error.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { Cleanup, intEnv, log, table } from "./common.ts";
+import { DOCKER, HAKO, HAKOD, IMAGE, PROJECT, pidsMatching, run, samples, startDockerd, startHakod, timed, unmountUnder, type Engine } from "./daemons.ts";
 import { summarize, type Summary } from "./stats.ts";
-
-const PROJECT = path.resolve(__dirname, "..");
-const HAKO = path.join(PROJECT, "bin/hako");
-const HAKOD = path.join(PROJECT, "dist/hakod.cjs");
-const DOCKER = existsSync("/usr/local/bin/docker") ? "/usr/local/bin/docker" : "/usr/bin/docker";
-const IMAGE = "busybox:latest";
-
-/** One engine as a command line: how to call it, and how to find its processes. */
-interface Engine {
-  name: string;
-  argv: string[];
-  env: NodeJS.ProcessEnv;
-  /** Pids of the per-container shims of this engine. */
-  shimPids(): number[];
-  /** Pids whose RSS is the daemon's. */
-  daemonPids(): number[];
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Runs a command to its end; throws with its stderr when it fails. */
-function run(e: Engine, args: string[], input?: Buffer): string {
-  const r = spawnSync(e.argv[0]!, [...e.argv.slice(1), ...args], { env: e.env, input, maxBuffer: 1 << 30, encoding: input ? undefined : "utf8" });
-  if (r.status !== 0) throw new Error(`${e.name}: ${args.join(" ")}: exit ${r.status}: ${String(r.stderr).trim()}`);
-  return String(r.stdout);
-}
-
-function timed(e: Engine, args: string[]): number {
-  const t0 = performance.now();
-  run(e, args);
-  return performance.now() - t0;
-}
-
-function samples(n: number, warmup: number, fn: () => number): Summary {
-  for (let i = 0; i < warmup; i++) fn();
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) out.push(fn());
-  return summarize(out)!;
-}
 
 /** VmRSS and Pss (kB) of a process; zeros when it is gone. */
 function memoryOf(pid: number): { rss: number; pss: number } {
@@ -80,104 +40,6 @@ function memoryOf(pid: number): { rss: number; pss: number } {
   } catch {
     return { rss: 0, pss: 0 };
   }
-}
-
-/** Pids whose command line contains every one of `needles`. */
-function pidsMatching(...needles: string[]): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      if (needles.every((n) => cmdline.includes(n))) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-async function waitForSocket(e: Engine, what: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
-    const r = spawnSync(e.argv[0]!, [...e.argv.slice(1), "version", "--format", "{{.Server.Version}}"], { env: e.env, encoding: "utf8" });
-    if (r.status === 0) return;
-    await sleep(100);
-  }
-  throw new Error(`${what} did not answer`);
-}
-
-async function stopChild(child: ChildProcess, what: string): Promise<void> {
-  if (child.exitCode !== null || child.pid === undefined) return;
-  const done = new Promise<void>((r) => child.once("exit", () => r()));
-  process.kill(child.pid, "SIGTERM");
-  const timer = setTimeout(() => child.pid && child.exitCode === null && process.kill(child.pid, "SIGKILL"), 15_000);
-  await done;
-  clearTimeout(timer);
-  log(`stopped ${what}`);
-}
-
-/** Starts hakod on its own data root and socket; busybox:latest made from the host's busybox-static. */
-async function startHakod(tmp: string, cleanup: Cleanup): Promise<{ engine: Engine; child: ChildProcess }> {
-  const dir = path.join(tmp, "hakod");
-  const socket = path.join(dir, "hako.sock");
-  const execRoot = path.join(dir, "run");
-  const child = spawn(process.execPath, [HAKOD, "--data-root", path.join(dir, "root"), "-H", `unix://${socket}`, "--exec-root", execRoot, "--cgroup-parent", `/hako-bench-${process.pid}`], {
-    stdio: ["ignore", "ignore", "ignore"],
-  });
-  cleanup.add("stop hakod", () => stopChild(child, "hakod"));
-  const engine: Engine = {
-    name: "hakod",
-    argv: [DOCKER],
-    env: { ...process.env, DOCKER_HOST: `unix://${socket}` },
-    shimPids: () => {
-      const root = path.join(execRoot, "containers");
-      const pids: number[] = [];
-      for (const id of existsSync(root) ? readdirSync(root) : []) {
-        try {
-          pids.push(Number(readFileSync(path.join(root, id, "shim.pid"), "utf8").trim()));
-        } catch {
-          // not running
-        }
-      }
-      return pids;
-    },
-    daemonPids: () => (child.pid ? [child.pid] : []),
-  };
-  await waitForSocket(engine, "hakod", child);
-  run({ ...engine, argv: [HAKO, "-H", `unix://${socket}`] }, ["image", "bootstrap"]);
-  return { engine, child };
-}
-
-/** dockerd by hand: own data root, exec root, socket and containerd namespace; no bridge, no iptables. */
-async function startDockerd(tmp: string, cleanup: Cleanup, archive: Buffer): Promise<Engine | undefined> {
-  if (process.env.BENCH_DOCKERD === "0" || !existsSync("/usr/sbin/dockerd")) return undefined;
-  const dir = path.join(tmp, "dockerd");
-  const socket = path.join(dir, "docker.sock");
-  const ns = `hakobench${process.pid}`;
-  const child = spawn(
-    "/usr/sbin/dockerd",
-    ["--data-root", path.join(dir, "root"), "--exec-root", path.join(dir, "exec"), "--pidfile", path.join(dir, "pid"), "-H", `unix://${socket}`,
-      "--iptables=false", "--ip6tables=false", "--bridge=none", "--ip-masq=false", "--userland-proxy=false",
-      "--containerd-namespace", ns, "--containerd-plugins-namespace", `${ns}p`],
-    { stdio: ["ignore", "ignore", "ignore"] },
-  );
-  cleanup.add("stop dockerd", () => stopChild(child, "dockerd"));
-  const engine: Engine = {
-    name: "dockerd",
-    argv: [DOCKER],
-    env: { ...process.env, DOCKER_HOST: `unix://${socket}` },
-    shimPids: () => pidsMatching("containerd-shim-runc-v2", ns),
-    daemonPids: () => [...(child.pid ? [child.pid] : []), ...pidsMatching("containerd", path.join(dir, "exec"))],
-  };
-  try {
-    await waitForSocket(engine, "dockerd", child);
-  } catch (err) {
-    log(`bench: dockerd: ${(err as Error).message}; docker rows skipped`);
-    return undefined;
-  }
-  run(engine, ["load", "-q"], archive);
-  return engine;
 }
 
 function startPodman(tmp: string, archive: Buffer): Engine | undefined {
@@ -267,7 +129,10 @@ export async function runEngineBench(): Promise<number> {
   const batch = intEnv("BENCH_ENGINE_BATCH", 50, 1);
   const cleanup = new Cleanup();
   const tmp = mkdtempSync(path.join(os.tmpdir(), "hako-bench-engine-"));
-  cleanup.add(`remove ${tmp}`, () => rmSync(tmp, { recursive: true, force: true }));
+  cleanup.add(`remove ${tmp}`, () => {
+    unmountUnder(tmp);
+    rmSync(tmp, { recursive: true, force: true });
+  });
   let stopped = false;
   const onSignal = (): void => {
     stopped = true;
@@ -282,7 +147,13 @@ export async function runEngineBench(): Promise<number> {
     const results: Record<string, Record<string, Summary>> = {};
     for (const e of [hakod.engine, dockerd, podman]) {
       if (!e || stopped) continue;
-      results[e.name] = measure(e, runs, batch);
+      try {
+        results[e.name] = measure(e, runs, batch);
+      } catch (err) {
+        // podman may not run containers here (rootless limits, crun); the other rows still count.
+        if (e !== podman) throw err;
+        log(`bench: podman: ${(err as Error).message.split("\n")[0]}; podman rows skipped`);
+      }
     }
     // The hako client itself.
     const hakoEngine: Engine = { ...hakod.engine, name: "hako", argv: [HAKO, "-H", hakod.engine.env.DOCKER_HOST!] };

@@ -14,6 +14,10 @@
  * `npm run bench -- engine` runs the engine bench: hakod beside dockerd and
  * podman through the same docker CLI (bench/engine.ts).
  *
+ * `npm run bench -- network` runs the network bench: hakod beside dockerd
+ * with a bridge, network set-up cost, run -d to first HTTP 200 and
+ * published-port throughput (bench/network.ts).
+ *
  * Every container, cgroup and temporary directory it makes is removed at
  * the end, also on Ctrl-C or an error. Results: bench/results/latest.json
  * (bench/results/interrupted.json for a run stopped early).
@@ -182,6 +186,11 @@ async function main(): Promise<number> {
   if (process.argv.slice(2).includes("engine") || only.includes("engine")) {
     const { runEngineBench } = await import("./engine.ts");
     return runEngineBench();
+  }
+  // The network bench (bench/network.ts): network set-up cost, run -d to first HTTP 200, published-port throughput.
+  if (process.argv.slice(2).includes("network") || only.includes("network")) {
+    const { runNetworkBench } = await import("./network.ts");
+    return runNetworkBench();
   }
   for (const [what, file] of [
     ["the native helper", SHIM],

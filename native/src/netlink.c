@@ -25,6 +25,12 @@
  * The helper is single-threaded, so setns() here is safe, unlike in Node.
  * A netlink socket belongs to the namespace it was opened in: it is reopened
  * after every `netns`.
+ *
+ * `hako-shim netlink serve` stays up and runs one batch after another, so
+ * hakod pays for a process once rather than per container: each batch is
+ * its lines followed by a line `end`; the answer is one line on stdout,
+ * `ok` or `error <op index> <errno> <text>`. After every batch the helper
+ * goes back to its own namespace. It exits when stdin closes (hakod gone).
  */
 #define _GNU_SOURCE
 #include "netlink.h"
@@ -633,27 +639,23 @@ static char *read_stdin(size_t *len)
 	return buf;
 }
 
-int netlink_main(int argc, char **argv)
+static struct op g_ops[MAX_OPS];
+static const struct op_kind *g_op_kinds[MAX_OPS];
+/* An op's text when strdup failed: not ours to free. */
+static const char g_no_line[] = "?";
+
+/*
+ * Parses and runs one batch (NUL-terminated, modified in place). Returns 0,
+ * or -1 with g_errno/g_text set and *failed the index of the op (-1: none).
+ */
+static int run_batch(char *input, size_t len, int *failed)
 {
-	if (argc > 1) {
-		fprintf(stderr, "usage: hako-shim netlink < batch (one operation per line)\n");
-		return 2;
-	}
-	size_t len;
-	char *input = read_stdin(&len);
-	if (!input) {
-		g_errno = errno;
-		snprintf(g_text, sizeof g_text, "read the batch: %s", strerror(errno));
-		return report(-1);
-	}
+	int nops = 0, r = -1;
+	*failed = -1;
 	if (memchr(input, 0, len)) {
 		fail(EINVAL, "the batch holds a NUL byte");
-		return report(-1);
+		return -1;
 	}
-
-	static struct op ops[MAX_OPS];
-	static const struct op_kind *op_kinds[MAX_OPS];
-	int nops = 0;
 	/* Parse everything first: a malformed batch changes nothing. */
 	for (char *line = input, *next; line && *line; line = next) {
 		next = strchr(line, '\n');
@@ -662,41 +664,134 @@ int netlink_main(int argc, char **argv)
 		if (!*line || *line == '#') continue;
 		if (nops == MAX_OPS) {
 			fail(E2BIG, "more than %d operations", MAX_OPS);
-			return report(nops);
+			*failed = nops;
+			goto out;
 		}
-		struct op *op = &ops[nops];
+		struct op *op = &g_ops[nops];
+		memset(op, 0, sizeof *op);
 		op->line = strdup(line);
-		if (!op->line) op->line = "?";
+		if (!op->line) op->line = g_no_line;
+		nops++;
 		for (char *save = NULL, *w = strtok_r(line, " \t\r", &save); w; w = strtok_r(NULL, " \t\r", &save)) {
 			if (op->argc == MAX_WORDS) {
 				fail(E2BIG, "%s: too many words", op->line);
-				return report(nops);
+				*failed = nops - 1;
+				goto out;
 			}
 			op->argv[op->argc++] = w;
 		}
 		const struct op_kind *k = find_kind(op->argv[0]);
 		if (!k) {
 			fail(EINVAL, "%s: unknown operation %s", op->line, op->argv[0]);
-			return report(nops);
+			*failed = nops - 1;
+			goto out;
 		}
 		if (op->argc - 1 < k->min_args || op->argc - 1 > k->max_args) {
 			fail(EINVAL, "%s: %s takes %d to %d arguments", op->line, k->name, k->min_args, k->max_args);
-			return report(nops);
+			*failed = nops - 1;
+			goto out;
 		}
 		for (int i = 1; i < op->argc; i++)
 			if (strlen(op->argv[i]) >= 256) {
 				fail(EINVAL, "%s: argument %d is too long", op->line, i);
-				return report(nops);
+				*failed = nops - 1;
+				goto out;
 			}
-		op_kinds[nops++] = k;
+		g_op_kinds[nops - 1] = k;
 	}
+	for (int i = 0; i < nops; i++)
+		if (g_op_kinds[i]->run(&g_ops[i]) < 0) {
+			*failed = i;
+			goto out;
+		}
+	r = 0;
+out:
+	for (int i = 0; i < nops; i++)
+		if (g_ops[i].line != g_no_line) free((char *)g_ops[i].line);
+	return r;
+}
 
+/* Back to the helper's own namespace after a batch that moved elsewhere. */
+static int back_home(void)
+{
+	if (setns(g_host_netns, CLONE_NEWNET) < 0) return -1;
+	if (g_nl >= 0) close(g_nl);
+	g_nl = -1;
+	return 0;
+}
+
+/* One batch per `end` line; the answer is one line on stdout. */
+static int serve(void)
+{
+	char *line = NULL, *batch = NULL;
+	size_t cap = 0, blen = 0, bcap = 0;
+	int too_big = 0;
+	for (;;) {
+		ssize_t n = getline(&line, &cap, stdin);
+		if (n < 0) return 0; /* stdin closed: hakod is gone */
+		if (strcmp(line, "end\n") != 0 && strcmp(line, "end") != 0) {
+			if (too_big || blen + (size_t)n + 1 > MAX_INPUT) { too_big = 1; continue; }
+			if (blen + (size_t)n + 1 > bcap) {
+				size_t ncap = bcap ? bcap * 2 : 4096;
+				while (ncap < blen + (size_t)n + 1) ncap *= 2;
+				char *grown = realloc(batch, ncap);
+				if (!grown) { too_big = 1; continue; }
+				batch = grown;
+				bcap = ncap;
+			}
+			memcpy(batch + blen, line, (size_t)n);
+			blen += (size_t)n;
+			continue;
+		}
+		int failed = -1, r;
+		if (too_big) {
+			r = fail(EFBIG, "the batch is larger than %d bytes", MAX_INPUT);
+		} else {
+			if (!batch) batch = calloc(1, 1);
+			if (!batch) return 1;
+			batch[blen] = 0;
+			r = run_batch(batch, blen, &failed);
+		}
+		if (back_home() < 0) {
+			/* Never run the next batch in a container's namespace. */
+			fprintf(stdout, "error -1 %d setns back to the helper's namespace: %s\n", errno, strerror(errno));
+			fflush(stdout);
+			return 1;
+		}
+		if (r == 0) {
+			fputs("ok\n", stdout);
+		} else {
+			for (char *c = g_text; *c; c++)
+				if (*c == '\n' || *c == '\r') *c = ' ';
+			fprintf(stdout, "error %d %d %s\n", failed, g_errno, g_text);
+		}
+		if (fflush(stdout) != 0) return 1;
+		blen = 0;
+		too_big = 0;
+	}
+}
+
+int netlink_main(int argc, char **argv)
+{
+	int serving = argc == 2 && strcmp(argv[1], "serve") == 0;
+	if (argc > 1 && !serving) {
+		fprintf(stderr, "usage: hako-shim netlink [serve] < batch (one operation per line)\n");
+		return 2;
+	}
 	g_host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (g_host_netns < 0) {
 		fail(errno, "open /proc/self/ns/net: %s", strerror(errno));
 		return report(-1);
 	}
-	for (int i = 0; i < nops; i++)
-		if (op_kinds[i]->run(&ops[i]) < 0) return report(i);
+	if (serving) return serve();
+	size_t len;
+	char *input = read_stdin(&len);
+	if (!input) {
+		g_errno = errno;
+		snprintf(g_text, sizeof g_text, "read the batch: %s", strerror(errno));
+		return report(-1);
+	}
+	int failed;
+	if (run_batch(input, len, &failed) < 0) return report(failed);
 	return 0;
 }

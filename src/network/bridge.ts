@@ -3,8 +3,9 @@
  * one), its gateway address, forwarding, masquerading; per container a veth
  * pair whose host end (`veth` + 7 hex) joins the bridge and whose other end
  * is made directly inside the container's namespace under its final name
- * (eth0), so nothing needs renaming. Each step is one netlink batch (one
- * helper process) and at most one netfilter transaction.
+ * (eth0), so nothing needs renaming. Each step is one netlink batch (to
+ * the long-lived helper, no process of its own) and at most one netfilter
+ * transaction.
  */
 import { randomBytes } from "node:crypto";
 import { InvalidArgumentError } from "../common/errors.ts";

@@ -16,9 +16,14 @@
  * so cleaning up is deleting four jumps and five chains, and nobody else's
  * rules are ever rewritten. Each rule carries a comment naming its owner
  * (`hako:net:<network>`, `hako:ctr:<container>`): replacing or removing an
- * owner's rules reads iptables-save once and writes one restore, which also
- * creates whatever chain or jump is missing. Nothing is cached, so rules
- * left by an earlier hakod are found and removed the same way.
+ * owner's rules is one restore, which also creates whatever chain or jump is
+ * missing. What the restore works from is iptables-save's output, read once
+ * per process and prefix and then kept up to date in memory with every
+ * restore that succeeds: hako is the only writer of its chains, and a save
+ * (a process, ~2 ms) on every publish would sit on a container's start. So
+ * rules left by an earlier hakod are found the same way, at the first
+ * change; a restore that fails (someone else changed our chains) is retried
+ * once from a fresh save.
  */
 import { spawn } from "node:child_process";
 import { InternalError, InvalidArgumentError, NotImplementedError, UnavailableError } from "../common/errors.ts";
@@ -76,6 +81,13 @@ const OWNER = /^[A-Za-z0-9_.:-]{1,200}$/;
 /** The tail of the change queue of each chain prefix in this process. */
 const queues = new Map<string, Promise<unknown>>();
 
+/**
+ * The ruleset as hako last knew it, per chain prefix: iptables-save's
+ * output with every later restore of that prefix applied. Shared like the
+ * queue: every Netfilter of one prefix in this process sees the same.
+ */
+const known = new Map<string, SavedState>();
+
 function run(cmd: string, args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
@@ -114,6 +126,42 @@ export function parseSave(text: string): SavedState {
     }
   }
   return state;
+}
+
+/**
+ * Applies a restore we wrote (`:CHAIN`, `-A`, `-I CHAIN N`, `-D`, `-X`
+ * lines) to a saved state, so the state stays what iptables-save would now
+ * print, up to spelling: rules keep the words we wrote, which `-D` and the
+ * owner's comment match just the same.
+ */
+export function applyRestore(state: SavedState, input: string): void {
+  let current: SavedTable | undefined;
+  for (const line of input.split("\n")) {
+    if (line.startsWith("*")) {
+      const name = line.slice(1).trim();
+      current = state.get(name);
+      if (!current) state.set(name, (current = { chains: new Set(), rules: [] }));
+    } else if (!current) {
+      continue;
+    } else if (line.startsWith(":")) {
+      // Declaring a chain in a --noflush restore creates or flushes it.
+      const chain = line.slice(1).split(" ")[0]!;
+      current.chains.add(chain);
+      current.rules = current.rules.filter((r) => r.split(" ")[1] !== chain);
+    } else if (line.startsWith("-A ")) {
+      current.rules.push(line);
+    } else if (line.startsWith("-I ")) {
+      // "-I CHAIN N rest": position does not matter to anything that reads the state.
+      const [, chain, , ...rest] = line.split(" ");
+      current.rules.unshift(`-A ${chain} ${rest.join(" ")}`);
+    } else if (line.startsWith("-D ")) {
+      const rule = `-A ${line.slice(3)}`;
+      const i = current.rules.indexOf(rule);
+      if (i >= 0) current.rules.splice(i, 1);
+    } else if (line.startsWith("-X ")) {
+      current.chains.delete(line.slice(3).trim());
+    }
+  }
 }
 
 function escapeRegExp(s: string): string {
@@ -179,10 +227,19 @@ export class Netfilter {
     return next;
   }
 
+  /** The ruleset now, read by iptables-save; it becomes the known state. */
   private async save(): Promise<SavedState> {
+    known.delete(this.natChain);
     const r = await run("iptables-save", []);
     if (r.code !== 0) throw new InternalError(`iptables-save: ${r.stderr.trim() || `exit status ${r.code}`}`);
-    return parseSave(r.stdout);
+    const state = parseSave(r.stdout);
+    known.set(this.natChain, state);
+    return state;
+  }
+
+  /** The known state (no process), or a fresh save when there is none yet. */
+  private async current(): Promise<SavedState> {
+    return known.get(this.natChain) ?? this.save();
   }
 
   private async restore(lines: Map<Table, string[]>, context: string): Promise<void> {
@@ -193,7 +250,13 @@ export class Netfilter {
     }
     if (!input) return;
     const r = await run("iptables-restore", ["-w", "--noflush"], input);
-    if (r.code === 0) return;
+    const state = known.get(this.natChain);
+    if (r.code === 0) {
+      if (state) applyRestore(state, input);
+      return;
+    }
+    // Nothing of a failed restore was applied, but what we knew may be why it failed.
+    known.delete(this.natChain);
     // "line 7 failed": name the rule, not just its number.
     const m = /line (\d+) failed/.exec(r.stderr);
     const bad = m ? input.split("\n")[Number(m[1]) - 1] : undefined;
@@ -219,10 +282,11 @@ export class Netfilter {
   }
 
   /**
-   * Makes `rules` the whole set of rules `owner` has: one save, one restore
-   * (which also creates missing chains and jumps). An empty list removes them.
+   * Makes `rules` the whole set of rules `owner` has: one restore (which also
+   * creates missing chains and jumps) from the known state, or from a fresh
+   * save when `fresh` or nothing is known yet. An empty list removes them.
    */
-  private replaceOwnerRules(owner: string, rules: Rule[], context: string): Promise<void> {
+  private replaceOwnerRules(owner: string, rules: Rule[], context: string, fresh = false): Promise<void> {
     let tag: string;
     try {
       tag = this.tag(owner);
@@ -230,22 +294,33 @@ export class Netfilter {
       return Promise.reject(err);
     }
     return this.serialize(async () => {
-      const state = await this.save();
-      const out = new Map<Table, string[]>([
-        ["nat", []],
-        ["filter", []],
-      ]);
-      const tagged = new RegExp(` --comment "?${escapeRegExp(tag)}"?( |$)`);
-      for (const table of ["nat", "filter"] as const) {
-        for (const line of state.get(table)?.rules ?? []) {
-          const chain = line.split(" ")[1]!;
-          if (this.ours(chain) && tagged.test(line)) out.get(table)!.push(`-D ${line.slice(3)}`);
-        }
+      const fromMemory = !fresh && known.has(this.natChain);
+      try {
+        await this.restore(this.ownerChange(fromMemory ? await this.current() : await this.save(), tag, rules), context);
+      } catch (err) {
+        if (!fromMemory) throw err;
+        // The state we kept was stale (our chains changed behind our back): once more from a fresh save.
+        await this.restore(this.ownerChange(await this.save(), tag, rules), context);
       }
-      if (rules.length > 0) this.baseLines(state, out);
-      for (const r of rules) out.get(r.table)!.push(`-A ${r.chain} ${r.match} -m comment --comment ${tag} ${r.target}`.replace(/ +/g, " "));
-      await this.restore(out, context);
     });
+  }
+
+  /** The restore that makes `rules` the whole set of rules tagged `tag`. */
+  private ownerChange(state: SavedState, tag: string, rules: Rule[]): Map<Table, string[]> {
+    const out = new Map<Table, string[]>([
+      ["nat", []],
+      ["filter", []],
+    ]);
+    const tagged = new RegExp(` --comment "?${escapeRegExp(tag)}"?( |$)`);
+    for (const table of ["nat", "filter"] as const) {
+      for (const line of state.get(table)?.rules ?? []) {
+        const chain = line.split(" ")[1]!;
+        if (this.ours(chain) && tagged.test(line)) out.get(table)!.push(`-D ${line.slice(3)}`);
+      }
+    }
+    if (rules.length > 0) this.baseLines(state, out);
+    for (const r of rules) out.get(r.table)!.push(`-A ${r.chain} ${r.match} -m comment --comment ${tag} ${r.target}`.replace(/ +/g, " "));
+    return out;
   }
 
   /** Creates hako's chains and the jumps to them (idempotent). */
@@ -296,11 +371,11 @@ export class Netfilter {
         { table: "filter", chain: fwd, match: `-i ${br}`, target: "-j ACCEPT" },
       );
     }
-    return this.replaceOwnerRules(`net:${spec.network}`, rules, `netfilter rules of network ${spec.network} (bridge ${br})`);
+    return this.replaceOwnerRules(`net:${spec.network}`, rules, `netfilter rules of network ${spec.network} (bridge ${br})`, true);
   }
 
   removeNetworkRules(network: string): Promise<void> {
-    return this.replaceOwnerRules(`net:${network}`, [], `remove netfilter rules of network ${network}`);
+    return this.replaceOwnerRules(`net:${network}`, [], `remove netfilter rules of network ${network}`, true);
   }
 
   /** DNAT for a container's published ports, in one transaction; replaces what it had. */
@@ -374,6 +449,7 @@ export class Netfilter {
         out.get(b.table)!.push(`-X ${b.chain}`);
       }
       await this.restore(out, "remove hako's netfilter chains");
+      known.delete(this.natChain);
     });
   }
 }

@@ -1,14 +1,18 @@
 /**
  * The one TypeScript module that changes links, addresses and routes. Node
  * can neither open AF_NETLINK sockets nor setns() (it is multi-threaded), so
- * the work is written as a batch and executed by `hako-shim netlink`
- * (native/src/netlink.c): one process per batch, whatever its length, so a
- * container's whole network set-up costs one spawn.
+ * the work is written as a batch and executed by `hako-shim netlink serve`
+ * (native/src/netlink.c): one long-lived helper process runs the batches
+ * one after another, so a container's whole network set-up costs one write
+ * and one answer, no spawn (a spawn from Node is ~2 ms, more than the
+ * kernel's work). A helper too old to serve falls back to one process per
+ * batch.
  *
  * Read-only queries of the host's own namespace need no helper: sysfs and
  * /proc/net say enough.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import type { Socket } from "node:net";
 import { readFileSync, readdirSync, readlinkSync, existsSync } from "node:fs";
 import path from "node:path";
 import { HakoError, InternalError, InvalidArgumentError, type ErrorCode } from "../common/errors.ts";
@@ -195,7 +199,7 @@ export function parseFailure(stderr: string, ops: readonly NetlinkOp[]): Netlink
 }
 
 /**
- * Executes the ops in order in one helper process. Resolves when all
+ * Executes the ops in order in the netlink helper. Resolves when all
  * succeeded; rejects with a NetlinkError naming the first op that failed
  * (nothing before it is undone: the caller cleans up what it asked for).
  */
@@ -207,6 +211,123 @@ export function runNetlink(ops: readonly NetlinkOp[]): Promise<void> {
   } catch (err) {
     return Promise.reject(err);
   }
+  if (serveUnsupported) return runOnce(ops, input);
+  try {
+    helper ??= new NetlinkHelper();
+  } catch (err) {
+    // helperPath() throws when the helper is not built: a rejection, as for any other failure.
+    return Promise.reject(err);
+  }
+  return helper.run(ops, input);
+}
+
+/** Stops the long-lived helper (it also ends by itself when this process does). */
+export function closeNetlinkHelper(): void {
+  helper?.close();
+  helper = undefined;
+}
+
+let helper: NetlinkHelper | undefined;
+/** Set when the helper answered `serve` with its usage: an old binary. */
+let serveUnsupported = false;
+
+interface PendingBatch {
+  ops: readonly NetlinkOp[];
+  input: string;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * `hako-shim netlink serve`: batches written one after another, each ended
+ * by a line `end`, answered in order by one line each. The process does not
+ * keep hakod (or a test) alive while idle: it is referenced only while a
+ * batch waits for its answer.
+ */
+class NetlinkHelper {
+  readonly #child: ChildProcess;
+  readonly #pending: PendingBatch[] = [];
+  #buffer = "";
+  #stderr = "";
+  #answered = false;
+  #closed = false;
+
+  constructor() {
+    this.#child = spawn(helperPath(), ["netlink", "serve"], { stdio: ["pipe", "pipe", "pipe"] });
+    this.#child.stdout!.setEncoding("utf8").on("data", (chunk: string) => this.#onData(chunk));
+    this.#child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+      if (this.#stderr.length < 64 * 1024) this.#stderr += chunk;
+    });
+    this.#child.stdin!.on("error", () => {}); // EPIPE when it died: "close" says so
+    this.#child.on("error", (err) => this.#fail(new InternalError(`start the netlink helper: ${err.message}`, { cause: err })));
+    this.#child.on("close", (code, signal) => {
+      if (helper === this) helper = undefined;
+      if (!this.#answered && code === 2 && /usage/.test(this.#stderr)) {
+        // An old helper without `serve`: one process per batch, as it was.
+        serveUnsupported = true;
+        for (const p of this.#pending.splice(0)) runOnce(p.ops, p.input).then(p.resolve, p.reject);
+        return;
+      }
+      const why = this.#stderr.trim() || (signal ? `killed by ${signal}` : `exit status ${code}`);
+      this.#fail(new InternalError(`netlink helper (pid ${this.#child.pid}) ended: ${why}`));
+    });
+    this.#idle();
+  }
+
+  run(ops: readonly NetlinkOp[], input: string): Promise<void> {
+    if (this.#closed) {
+      if (helper === this) helper = undefined;
+      return runNetlink(ops);
+    }
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ ops, input, resolve, reject });
+      this.#busy();
+      this.#child.stdin!.write(`${input}end\n`);
+    });
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (helper === this) helper = undefined;
+    this.#child.stdin!.end();
+    this.#idle();
+  }
+
+  #onData(chunk: string): void {
+    this.#buffer += chunk;
+    for (let nl = this.#buffer.indexOf("\n"); nl >= 0; nl = this.#buffer.indexOf("\n")) {
+      const line = this.#buffer.slice(0, nl);
+      this.#buffer = this.#buffer.slice(nl + 1);
+      this.#answered = true;
+      const p = this.#pending.shift();
+      if (!p) continue;
+      if (line === "ok") p.resolve();
+      else p.reject(parseFailure(line, p.ops) ?? new InternalError(`netlink helper: unexpected answer ${JSON.stringify(line.slice(0, 200))}`));
+    }
+    if (this.#pending.length === 0) this.#idle();
+  }
+
+  #fail(err: Error): void {
+    this.#closed = true;
+    if (helper === this) helper = undefined;
+    for (const p of this.#pending.splice(0)) p.reject(err);
+    this.#idle();
+  }
+
+  /** Waiting for an answer keeps the event loop alive; an idle helper does not. */
+  #busy(): void {
+    this.#child.ref();
+    (this.#child.stdout as Socket | null)?.ref();
+  }
+
+  #idle(): void {
+    this.#child.unref();
+    for (const s of [this.#child.stdin, this.#child.stdout, this.#child.stderr]) (s as Socket | null)?.unref();
+  }
+}
+
+/** One helper process for one batch (a helper binary without `serve`). */
+function runOnce(ops: readonly NetlinkOp[], input: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(helperPath(), ["netlink"], { stdio: ["pipe", "ignore", "pipe"] });
     let stderr = "";
