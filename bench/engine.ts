@@ -23,7 +23,7 @@
  * Ctrl-C or an error.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -45,10 +45,16 @@ function memoryOf(pid: number): { rss: number; pss: number } {
 function startPodman(tmp: string, archive: Buffer): Engine | undefined {
   if (spawnSync("podman", ["--version"]).status !== 0) return undefined;
   const dir = path.join(tmp, "podman");
+  // This host's layout (cgroup v1 plus a hugetlb-only cgroup2) is refused by
+  // crun, and podman's default ulimits exceed the host's hard limits: runc,
+  // and ulimits the host allows, for podman's own configuration file.
+  mkdirSync(dir, { recursive: true });
+  const conf = path.join(dir, "containers.conf");
+  writeFileSync(conf, '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n[engine]\nruntime = "runc"\n');
   const engine: Engine = {
     name: "podman",
     argv: ["podman", "--root", path.join(dir, "root"), "--runroot", path.join(dir, "run"), "--cgroup-manager", "cgroupfs", "--events-backend", "none"],
-    env: process.env,
+    env: { ...process.env, CONTAINERS_CONF: conf },
     shimPids: () => pidsMatching("conmon", path.join(dir, "run")),
     daemonPids: () => [],
   };
