@@ -221,11 +221,18 @@ export class ContainerStore {
     this.#nameOf.set(record.ID, record.Name);
   }
 
+  /** What each container's files hold now: a save rewrites (and fsyncs) only a file that changes. */
+  readonly #written = new Map<string, { hostConfig: string; config: string }>();
+
   #write(record: ContainerRecord): void {
     const p = this.paths(record.ID);
     const { HostConfig: hostConfig, ...rest } = record;
-    writeFileAtomic(p.hostConfig, JSON.stringify(hostConfig ?? {}), 0o644);
-    writeFileAtomic(p.config, JSON.stringify(rest), 0o600);
+    const next = { hostConfig: JSON.stringify(hostConfig ?? {}), config: JSON.stringify(rest) };
+    const last = this.#written.get(record.ID);
+    this.#written.delete(record.ID); // a failed write leaves nothing to trust
+    if (next.hostConfig !== last?.hostConfig) writeFileAtomic(p.hostConfig, next.hostConfig, 0o644);
+    if (next.config !== last?.config) writeFileAtomic(p.config, next.config, 0o600);
+    this.#written.set(record.ID, next);
   }
 
   /** Makes the container's directory and writes its first record. */
@@ -306,6 +313,7 @@ export class ContainerStore {
     if (name !== undefined && this.#byName.get(name) === id) this.#byName.delete(name);
     this.#nameOf.delete(id);
     this.#records.delete(id);
+    this.#written.delete(id);
   }
 
   /** True when the directory of `id` exists on disk (even if its record is not loaded). */
