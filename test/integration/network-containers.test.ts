@@ -9,7 +9,7 @@
  * rule of the test is left. Traffic only to 127.0.0.1 and the containers.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
@@ -263,6 +263,48 @@ describe("containers on networks", { skip: isRoot ? false : "needs root (bridges
     assert.ok(r.stdout.includes(sub.replace(/0\/24$/, "5")), r.stdout);
     assert.equal(hako(["rm", "-f", `hsrv-${tag}`]).status, 0);
     assert.equal(hako(["network", "rm", `hk-${tag}`]).status, 0);
+  });
+
+  test("udp and a host-port range: a udp echo answers through 127.0.0.1, the port comes from the range, another container reaches it through the gateway", async () => {
+    const lo = await freePort();
+    const range = `${lo}-${lo + 2}`;
+    // busybox's nc has no udp here: the echo server is the host's python3 inside the container's network namespace.
+    const echo = await run({ HostConfig: { PortBindings: { "53530/udp": [{ HostIp: "127.0.0.1", HostPort: range }] } } });
+    const server = spawn("nsenter", ["-t", String(echo.pid), "-n", "python3", "-c", `
+import socket
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("0.0.0.0",53530))
+while True:
+    d,a=s.recvfrom(100); s.sendto(d,a)`], { stdio: "ignore" });
+    try {
+      const bound = echo.inspect.NetworkSettings.Ports["53530/udp"] as { HostIp: string; HostPort: string }[];
+      assert.equal(bound.length, 1, JSON.stringify(echo.inspect.NetworkSettings.Ports));
+      const hostPort = Number(bound[0]!.HostPort);
+      assert.ok(hostPort >= lo && hostPort <= lo + 2, `${hostPort} in ${range}`);
+      await new Promise((r) => setTimeout(r, 300));
+      const reply = spawnSync("python3", ["-c", `
+import socket
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(3)
+s.sendto(b"ping-udp",("127.0.0.1",${hostPort}))
+print(s.recvfrom(100)[0].decode())`], { encoding: "utf8", timeout: 10_000 });
+      assert.equal(reply.stdout.trim(), "ping-udp", reply.stderr);
+    } finally {
+      server.kill("SIGKILL");
+    }
+    // A tcp service published on the host is reached from another container through its gateway (the bridge address).
+    const port = await freePort();
+    const web = await run({
+      Cmd: ["sh", "-c", "mkdir -p /www && echo from-range > /www/index.html && exec httpd -f -p 80 -h /www"],
+      HostConfig: { PortBindings: { "80/tcp": [{ HostPort: String(port) }] } },
+    });
+    const client = await run({});
+    const gateway = client.inspect.NetworkSettings.Networks.bridge.Gateway as string;
+    let got = "";
+    for (let i = 0; i < 20 && !got.includes("from-range"); i++) {
+      got = spawnSync("sh", ["-c", `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nsenter -t ${client.pid} -n -m nc -w 2 ${gateway} ${port}`], { encoding: "utf8" }).stdout;
+      if (!got.includes("from-range")) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(got, /from-range/);
+    for (const c of [echo, web, client]) assert.equal((await d.request("DELETE", `/containers/${c.id}?force=1`, { timeoutMs: 20_000 })).status, 204);
   });
 
   test("nothing is left: no endpoint, no veth on the test's bridges, no DNAT", async () => {
