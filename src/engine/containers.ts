@@ -38,7 +38,7 @@ import { NameRegistry, normalizeName } from "./names.ts";
 import { generateSpec, type SpecResult } from "./specgen.ts";
 import { mountPointView, mountPointsByDestination } from "./types.ts";
 import { VolumeStore } from "./volumes.ts";
-import { attachContainer, checkNetworkMode, containerNetworkSettings, releaseSlirp, summaryNetworks, summaryPorts } from "../network/container-network.ts";
+import { attachContainer, checkNetworkMode, containerNetworkSettings, plainNetworkSettings, releaseSlirp, summaryNetworks, summaryPorts } from "../network/container-network.ts";
 import { giveBackAll, reclaimAfterExit } from "../network/handover.ts";
 import type { NetworkService } from "../network/service.ts";
 
@@ -860,7 +860,7 @@ export class ContainerService {
             networking: { EndpointsConfig: c.NetworkSettings?.Networks ?? {} },
             stateDir: this.shimDir(c.ID),
           }) as ContainerInspectResponse["NetworkSettings"])
-        : networkSettings(c),
+        : (plainNetworkSettings({ id: c.ID, networkMode: c.HostConfig.NetworkMode, pid: c.State.Pid, running: c.State.Running }) as ContainerInspectResponse["NetworkSettings"]),
     } as ContainerInspectResponse;
   }
 
@@ -1169,45 +1169,3 @@ export function humanDuration(ms: number): string {
   return `${Math.floor(hours / 24 / 365)} years`;
 }
 
-/** NetworkSettings for the none and host modes (bridge networking is issue #5). */
-function networkSettings(c: ContainerRecord): ContainerInspectResponse["NetworkSettings"] {
-  const mode = c.HostConfig.NetworkMode || "none";
-  const pid = c.State.Running ? c.State.Pid : 0;
-  return {
-    Bridge: "",
-    SandboxID: c.ID,
-    SandboxKey: pid && mode !== "host" ? `/proc/${pid}/ns/net` : "",
-    Ports: {},
-    HairpinMode: false,
-    LinkLocalIPv6Address: "",
-    LinkLocalIPv6PrefixLen: 0,
-    SecondaryIPAddresses: null,
-    SecondaryIPv6Addresses: null,
-    EndpointID: "",
-    Gateway: "",
-    GlobalIPv6Address: "",
-    GlobalIPv6PrefixLen: 0,
-    IPAddress: "",
-    IPPrefixLen: 0,
-    IPv6Gateway: "",
-    MacAddress: "",
-    Networks: {
-      [mode]: {
-        IPAMConfig: null,
-        Links: null,
-        Aliases: null,
-        MacAddress: "",
-        NetworkID: mode,
-        EndpointID: "",
-        Gateway: "",
-        IPAddress: "",
-        IPPrefixLen: 0,
-        IPv6Gateway: "",
-        GlobalIPv6Address: "",
-        GlobalIPv6PrefixLen: 0,
-        DriverOpts: null,
-        DNSNames: null,
-      },
-    },
-  } as unknown as ContainerInspectResponse["NetworkSettings"];
-}

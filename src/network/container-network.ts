@@ -324,17 +324,24 @@ export function containerNetworkSettings(
   for (const [name, ep] of Object.entries(live)) networks[name] ??= ep;
   const primary: EndpointSettings | undefined = live.bridge;
   const ports: PortMap = c.running ? (svc.publishedPorts(c.id) ?? {}) : {};
+  return sandboxSettings(c.id, c.running && c.pid && kind !== "host" ? `/proc/${c.pid}/ns/net` : "", ports, networks, primary);
+}
+
+/**
+ * A container's NetworkSettings around its networks; the top-level
+ * address fields are `primary`'s (the default bridge's, as in Docker).
+ */
+function sandboxSettings(id: string, sandboxKey: string, ports: PortMap, networks: Record<string, ApiEndpointSettings>, primary?: ApiEndpointSettings): NetworkSettings {
   return {
     Bridge: "",
-    SandboxID: c.id,
-    SandboxKey: c.running && c.pid && kind !== "host" ? `/proc/${c.pid}/ns/net` : "",
+    SandboxID: id,
+    SandboxKey: sandboxKey,
     HairpinMode: false,
     LinkLocalIPv6Address: "",
     LinkLocalIPv6PrefixLen: 0,
     Ports: ports,
     SecondaryIPAddresses: null,
     SecondaryIPv6Addresses: null,
-    // The top-level fields are the default bridge's, as in Docker.
     EndpointID: primary?.EndpointID ?? "",
     Gateway: primary?.Gateway ?? "",
     GlobalIPv6Address: "",
@@ -347,63 +354,51 @@ export function containerNetworkSettings(
   };
 }
 
+/** An endpoint with nothing assigned yet (a network the container joins at its next start). */
+function blankEndpoint(networkId: string): ApiEndpointSettings {
+  return {
+    IPAMConfig: null,
+    Links: null,
+    Aliases: null,
+    MacAddress: "",
+    DriverOpts: null,
+    NetworkID: networkId,
+    EndpointID: "",
+    Gateway: "",
+    IPAddress: "",
+    IPPrefixLen: 0,
+    IPv6Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    DNSNames: null,
+  };
+}
+
+/** NetworkSettings of a none or host container where no network service runs (an engine embedded without one). */
+export function plainNetworkSettings(c: { id: string; networkMode: string | undefined; pid: number; running: boolean }): NetworkSettings {
+  const mode = c.networkMode || "none";
+  return sandboxSettings(c.id, c.running && c.pid && mode !== "host" ? `/proc/${c.pid}/ns/net` : "", {}, { [mode]: blankEndpoint(mode) });
+}
+
 /** inspect of a slirp4netns container: one `slirp4netns` network with slirp's fixed addresses while it runs. */
 function slirpNetworkSettings(c: { id: string; pid: number; running: boolean; stateDir?: string }): NetworkSettings {
   const state = c.running && c.stateDir ? readSlirpState(c.stateDir) : undefined;
   const endpoint: ApiEndpointSettings = {
-    IPAMConfig: null,
-    Links: null,
-    Aliases: null,
+    ...blankEndpoint(SLIRP_MODE),
     MacAddress: state?.mac ?? "",
-    DriverOpts: null,
-    NetworkID: SLIRP_MODE,
     EndpointID: state ? `slirp4netns-${state.pid}` : "",
     Gateway: state ? SLIRP_GATEWAY : "",
     IPAddress: state ? SLIRP_ADDRESS : "",
     IPPrefixLen: state ? SLIRP_PREFIX_LEN : 0,
-    IPv6Gateway: "",
-    GlobalIPv6Address: "",
-    GlobalIPv6PrefixLen: 0,
-    DNSNames: null,
   };
-  return {
-    Bridge: "",
-    SandboxID: c.id,
-    SandboxKey: c.running && c.pid ? `/proc/${c.pid}/ns/net` : "",
-    HairpinMode: false,
-    LinkLocalIPv6Address: "",
-    LinkLocalIPv6PrefixLen: 0,
-    Ports: state?.ports ?? {},
-    SecondaryIPAddresses: null,
-    SecondaryIPv6Addresses: null,
-    EndpointID: "",
-    Gateway: "",
-    GlobalIPv6Address: "",
-    GlobalIPv6PrefixLen: 0,
-    IPAddress: "",
-    IPPrefixLen: 0,
-    IPv6Gateway: "",
-    MacAddress: "",
-    Networks: { [SLIRP_MODE]: endpoint },
-  };
+  return sandboxSettings(c.id, c.running && c.pid ? `/proc/${c.pid}/ns/net` : "", state?.ports ?? {}, { [SLIRP_MODE]: endpoint });
 }
 
 function emptyEndpoint(svc: NetworkService, name: string, config: ApiEndpointSettings | undefined): ApiEndpointSettings {
   return {
+    ...blankEndpoint(svc.has(name) ? svc.inspect(name).Id : ""),
     IPAMConfig: config?.IPAMConfig ?? null,
-    Links: null,
     Aliases: config?.Aliases?.length ? config.Aliases : null,
-    MacAddress: "",
-    DriverOpts: null,
-    NetworkID: svc.has(name) ? svc.inspect(name).Id : "",
-    EndpointID: "",
-    Gateway: "",
-    IPAddress: "",
-    IPPrefixLen: 0,
-    IPv6Gateway: "",
-    GlobalIPv6Address: "",
-    GlobalIPv6PrefixLen: 0,
-    DNSNames: null,
   };
 }
 
