@@ -11,7 +11,7 @@ import { renderFormat, tabwrite } from "../../template/index.ts";
 import { parseReference, repository, tagNameOnly } from "../../../image/reference.ts";
 import type { CliCommand } from "../command.ts";
 import { humanSize } from "../image/units.ts";
-import { containerPath, errorText, filtersJson, readLine, type ContainerInspect } from "./common.ts";
+import { containerPath, errorText, filtersJson, confirm, type ContainerInspect } from "./common.ts";
 import { flagValue, memSwapBytes, parseCpus, parseRestartPolicy, ramInBytes } from "./parse.ts";
 
 export const top: CliCommand = {
@@ -284,8 +284,7 @@ export const containerPrune: CliCommand = {
   async run(ctx, flags) {
     const filters = filtersJson(flags.filter as string[]);
     if (flags.force !== true) {
-      ctx.out("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
-      if ((await readLine()).trim().toLowerCase() !== "y") return 0;
+      if (!(await confirm(ctx, "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"))) return 0;
     }
     const report = await ctx.client().json<{ ContainersDeleted?: string[] | null; SpaceReclaimed?: number }>("POST", "/containers/prune", { query: { filters } });
     let space = 0;

@@ -113,7 +113,7 @@ export async function forEachContainer(
   return 1;
 }
 
-export { readLine } from "../image/common.ts";
+export { confirm, readLine } from "../image/common.ts";
 
 /**
  * The --filter values as the API's filters JSON, as docker's filters.Args

@@ -69,6 +69,15 @@ export async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * docker's prune prompt: `warning [y/N] `, then a line from stdin; true for
+ * "y". A refusal ends the command with status 0 and no message, as docker's does.
+ */
+export async function confirm(ctx: { out(text: string): void }, warning: string): Promise<boolean> {
+  ctx.out(`${warning} [y/N] `);
+  return (await readLine()).trim().toLowerCase() === "y";
+}
+
 /** Reads one line from stdin (without its line ending); "" at end of input. */
 export function readLine(): Promise<string> {
   return new Promise((resolve) => {

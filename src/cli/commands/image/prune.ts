@@ -1,6 +1,6 @@
 /** hako image prune: docker/cli cli/command/image/prune.go (POST /images/prune). */
 import type { CliCommand } from "../command.ts";
-import { filtersJson, readLine } from "./common.ts";
+import { confirm, filtersJson } from "./common.ts";
 import { humanSize } from "./units.ts";
 
 const ALL_WARNING = "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?";
@@ -25,10 +25,8 @@ export const imagePrune: CliCommand = {
     const all = flags.all as boolean;
     const filters = filtersJson(flags.filter as string[], { dangling: [String(!all)] });
     if (!flags.force) {
-      ctx.out(`${all ? ALL_WARNING : DANGLING_WARNING} [y/N] `);
-      const answer = (await readLine()).trim();
       // "image prune has been cancelled": docker exits 0 without a message.
-      if (answer.toLowerCase() !== "y") return 0;
+      if (!(await confirm(ctx, all ? ALL_WARNING : DANGLING_WARNING))) return 0;
     }
     const report = await ctx.client().json<PruneReport>("POST", "/images/prune", { query: { filters } });
     let space = 0;

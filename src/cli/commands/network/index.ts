@@ -5,7 +5,7 @@
 import { renderFormat } from "../../template/index.ts";
 import type { CliCommand, CliContext } from "../command.ts";
 import { naturalLess } from "../container/changes.ts";
-import { errorText, filtersJson, readLine } from "../container/common.ts";
+import { confirm, errorText, filtersJson } from "../container/common.ts";
 import { printInspected } from "../inspect.ts";
 import { flagValue, kvStringsToMap, validateIpAddress, validateLabel } from "../container/parse.ts";
 import { contains, parseSubnet, tryParseIPv4 } from "../../../network/subnet.ts";
@@ -343,8 +343,7 @@ const networkPrune: CliCommand = {
   ],
   async run(ctx, flags) {
     if (flags.force !== true) {
-      ctx.out(`${PRUNE_WARNING} [y/N] `);
-      if ((await readLine()).trim().toLowerCase() !== "y") return 0;
+      if (!(await confirm(ctx, PRUNE_WARNING))) return 0;
     }
     const output = await pruneNetworks(ctx, flags.filter as string[]);
     if (output !== "") ctx.out(`${output}\n`);

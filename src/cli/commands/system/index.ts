@@ -5,7 +5,7 @@
 import { ApiError } from "../../client.ts";
 import { Template, TemplateError, renderFormat } from "../../template/index.ts";
 import type { CliCommand } from "../command.ts";
-import { filtersJson, readLine } from "../container/common.ts";
+import { confirm, filtersJson } from "../container/common.ts";
 import { ImageRow, IMAGE_HEADERS, type ImageSummaryWire } from "../image/list.ts";
 import { createdSince, humanSize } from "../image/units.ts";
 import { parseReference, familiarName } from "../../../image/reference.ts";
@@ -406,8 +406,7 @@ const systemPrune: CliCommand = {
       if (volumes) warnings.push("all anonymous volumes not used by at least one container");
       warnings.push(all ? "all images without at least one container associated to them" : "all dangling images");
       const shown = filterValues.filter((f) => /^(label|label!|until)=/.test(f.trim())).sort();
-      ctx.out(`${PRUNE_TEMPLATE(warnings, shown)} [y/N] `);
-      if ((await readLine()).trim().toLowerCase() !== "y") return 0;
+      if (!(await confirm(ctx, PRUNE_TEMPLATE(warnings, shown)))) return 0;
     }
     const client = ctx.client();
     const filters = filtersJson(filterValues);

@@ -4,7 +4,7 @@
  */
 import { renderFormat } from "../../template/index.ts";
 import type { CliCommand } from "../command.ts";
-import { filtersJson, readLine } from "../container/common.ts";
+import { confirm, filtersJson } from "../container/common.ts";
 import { humanSize } from "../image/units.ts";
 import { naturalLess } from "../container/changes.ts";
 import { errorText } from "../container/common.ts";
@@ -234,8 +234,7 @@ const volumePrune: CliCommand = {
   async run(ctx, flags) {
     const all = flags.all === true;
     if (flags.force !== true) {
-      ctx.out(`${all ? ALL_WARNING : ANONYMOUS_WARNING} [y/N] `);
-      if ((await readLine()).trim().toLowerCase() !== "y") return 0;
+      if (!(await confirm(ctx, all ? ALL_WARNING : ANONYMOUS_WARNING))) return 0;
     }
     const { space, output } = await pruneVolumes(ctx, flags.filter as string[], all);
     if (output !== "") ctx.out(`${output}\n`);
