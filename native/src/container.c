@@ -45,6 +45,7 @@ void set_oom_score_adj(const struct plan *p, pid_t pid)
 	int n = snprintf(buf, sizeof buf, "%d", p->oom_score_adj);
 	if (write_file_at(g_host_proc_fd, path, buf, (size_t)n) < 0) {
 		int e = errno;
+		if (e == ESRCH && setup_overlaps_cgroups(p)) return; /* see join_cgroups */
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		fatal("oom_score_adj", e, "set oom_score_adj %d: %s", p->oom_score_adj, strerror(e));
@@ -58,6 +59,8 @@ void join_cgroups(const struct plan *p, int *fds, pid_t pid)
 	for (size_t i = 0; i < p->cgroup_procs.n; i++) {
 		if (write_all(fds[i], buf, (size_t)n) < 0) {
 			int e = errno;
+			/* Gone while building its mounts: its own error waits for the handshake to read. */
+			if (e == ESRCH && setup_overlaps_cgroups(p)) { close(fds[i]); continue; }
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 			fatal("cgroup", e, "add pid %d to %s: %s", pid, p->cgroup_procs.v[i], strerror(e));
@@ -104,12 +107,26 @@ static void write_id_maps(const struct plan *p, pid_t pid)
 	}
 }
 
+/*
+ * Joining a cgroup v1 hierarchy waits for an RCU grace period (~10 ms) in
+ * the parent's first cgroup.procs write. Without a user or cgroup
+ * namespace the child needs neither its maps nor its cgroup to build its
+ * mounts, so it gets a first go at once and builds them meanwhile; the
+ * second go (the handshake's) comes once it is in its cgroups, before
+ * anything it runs could fork or exec.
+ */
+int setup_overlaps_cgroups(const struct plan *p)
+{
+	return (p->clone_flags & CLONE_NEWNS) && !(p->clone_flags & (CLONE_NEWUSER | CLONE_NEWCGROUP));
+}
+
 static _Noreturn void init_child(struct plan *p, int sync, int fifo_fd)
 {
 	struct msg m;
 	close(g_ctl_fd); /* only the parent talks to TypeScript; its EOF must not wait for us */
 	if (msg_recv(sync, &m, NULL) <= 0 || m.type != MSG_GO)
 		_exit(1);
+	int overlapped = setup_overlaps_cgroups(p);
 	if (p->clone_flags & CLONE_NEWUSER) {
 		/* Become root of the new user namespace now that the maps exist. */
 		if (setresgid(0, 0, 0) < 0 && errno != EINVAL)
@@ -131,6 +148,8 @@ static _Noreturn void init_child(struct plan *p, int sync, int fifo_fd)
 	int rootfd = -1;
 	if (has_mntns)
 		rootfd = rootfs_prepare(sync, p);
+	if (overlapped && (msg_recv(sync, &m, NULL) <= 0 || m.type != MSG_GO))
+		_exit(1); /* the parent gave up while we were building the mounts */
 	if (p->pause_hooks) {
 		msg_send(sync, MSG_PAUSE, 0, NULL, NULL, -1);
 		if (msg_recv(sync, &m, NULL) <= 0 || m.type != MSG_GO)
@@ -204,6 +223,8 @@ pid_t container_clone(struct plan *p, int *sync)
 		init_child(p, sv[1], fifo_fd);
 	}
 	close(sv[1]);
+	/* The child builds its mounts while we join its cgroups (a failure of its own is read by the handshake). */
+	if (setup_overlaps_cgroups(p)) msg_send(sv[0], MSG_GO, 0, NULL, NULL, -1);
 	if (fifo_fd >= 0) close(fifo_fd);
 
 	if (p->clone_flags & CLONE_NEWUSER)

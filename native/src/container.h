@@ -29,6 +29,7 @@ _Noreturn void shim_fail(const char *stage, int err, const char *text, int code)
 
 /* rootfs.c: in the child, inside its new mount namespace */
 int rootfs_prepare(int sync, const struct plan *p); /* returns a fd of the rootfs */
+int setup_overlaps_cgroups(const struct plan *p); /* the child builds its mounts while the parent joins its cgroups */
 void rootfs_pivot(int sync, int rootfd);
 void rootfs_chroot(int sync, const struct plan *p);
 void rootfs_finalize(int sync, const struct plan *p);

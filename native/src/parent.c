@@ -32,7 +32,8 @@ void parent_handshake(const struct plan *p, pid_t child, int sync, int console_f
 	char line[64];
 	(void)console_fd;
 	out->master_fd = -1;
-	if (msg_send(sync, MSG_GO, 0, NULL, NULL, -1) < 0)
+	/* A child that already failed while building its mounts (overlapped set-up) left its error to read below. */
+	if (msg_send(sync, MSG_GO, 0, NULL, NULL, -1) < 0 && !(setup_overlaps_cgroups(p) && errno == EPIPE))
 		give_up(p, child, "handshake", "the container process is gone");
 	for (;;) {
 		int fd = -1;

@@ -25,14 +25,26 @@ const DOCKER = "/usr/local/bin/docker";
 function openStream(socketPath: string, method: string, urlPath: string) {
   const req = http.request({ socketPath, method, path: urlPath, agent: false });
   let body = Buffer.alloc(0);
+  // The close listener goes on in the response handler itself: a short body can end and close
+  // (on the nextTick queue) before a promise callback would have attached it.
+  let closed!: () => void;
+  let failed!: (err: Error) => void;
+  const ended = new Promise<void>((resolve, reject) => {
+    closed = resolve;
+    failed = reject;
+  });
+  ended.catch(() => {}); // also reported through `response`
   const response = new Promise<http.IncomingMessage>((resolve, reject) => {
     req.on("response", (res) => {
       res.on("data", (c: Buffer) => (body = Buffer.concat([body, c])));
+      res.on("close", () => closed());
       resolve(res);
     });
-    req.on("error", reject);
+    req.on("error", (err) => {
+      reject(err);
+      failed(err);
+    });
   });
-  const ended = response.then((res) => new Promise<void>((resolve) => res.on("close", () => resolve())));
   req.end();
   return { req, response, ended, body: () => body };
 }
