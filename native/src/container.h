@@ -19,6 +19,7 @@ int container_main(struct plan *p);
 int exec_main(struct plan *p);
 int shim_main(struct plan *p);
 int shim_loop_main(int argc, char **argv); /* the shim after its re-exec from the binary on disk */
+int pin_main(int argc, char **argv); /* pin.c: the helper bound read-only, so no sealed copy per run */
 
 /* container.c: clone + id maps + cgroups; the caller does the handshake */
 pid_t container_clone(struct plan *p, int *sync);

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #ifndef HAKO_VERSION
@@ -39,6 +40,9 @@ static void ensure_sealed_copy(char **argv)
 	if (self < 0) return;
 	int seals = fcntl(self, F_GET_SEALS);
 	if (seals >= 0 && (seals & F_SEAL_WRITE)) { close(self); return; }
+	/* Pinned by hakod (pin.c): a read-only mount protects the file as the seals would. */
+	struct statvfs vfs;
+	if (fstatvfs(self, &vfs) == 0 && (vfs.f_flag & ST_RDONLY)) { close(self); return; }
 	struct stat st;
 	if (fstat(self, &st) < 0) { close(self); return; }
 	int mfd = memfd_create("hako-shim", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -79,6 +83,8 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "btrfs") == 0) return btrfs_main(argc - 1, argv + 1);
 	/* docker cp and export inside a container's root (rootfs_tool.c): host-side too, like the layer tools. */
 	if (argc > 1 && strcmp(argv[1], "rootfs-tool") == 0) return rootfs_tool_main(argc - 1, argv + 1);
+	/* hakod pins the helper read-only once, instead of a sealed copy per run (pin.c). */
+	if (argc > 1 && (strcmp(argv[1], "pin") == 0 || strcmp(argv[1], "unpin") == 0)) return pin_main(argc - 1, argv + 1);
 	/* Links, addresses, routes for hakod's networks (netlink.c): host-side, one batch on stdin. */
 	if (argc > 1 && strcmp(argv[1], "netlink") == 0) return netlink_main(argc - 1, argv + 1);
 	/* The shim once its container runs (shim.c re-execs itself from disk; no plan any more). */

@@ -23,7 +23,7 @@ import { openImageService } from "../image/setup.ts";
 import { ArchiveService } from "../engine/archive.ts";
 import { ExecService } from "../engine/exec.ts";
 import { ContainerService } from "../engine/containers.ts";
-import { helperPath } from "../native/shim.ts";
+import { builtHelperPath, pinHelper } from "../native/shim.ts";
 import { createNetworkService, reconcileNetworks, shutdownNetworks } from "../network/setup.ts";
 
 /** The daemon's stable id (SystemInfo.ID), kept in <data-root>/engine-id as dockerd does. */
@@ -66,7 +66,7 @@ async function createServices(config: DaemonConfig, events: EventBus, log: Logfm
     images,
     events,
     log,
-    initBinary: path.join(path.dirname(helperPath()), "hako-init"),
+    initBinary: path.join(path.dirname(builtHelperPath()), "hako-init"),
     cgroupParent: config.cgroupParent,
     networks,
   });
@@ -115,8 +115,10 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
   mkdirSync(config.dataRoot, { recursive: true, mode: 0o711 });
   writePidFile(config.pidfile);
   const sockets: { path: string; ino: number | undefined }[] = [];
+  const unpinHelper = pinHelper(config.execRoot, (why) => log.warn("helper not pinned read-only: each run copies it instead", { error: why }));
   const cleanup = (): void => {
     for (const s of sockets) removeSocket(s.path, s.ino);
+    unpinHelper();
     removePidFile(config.pidfile);
   };
 

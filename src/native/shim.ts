@@ -3,17 +3,25 @@
  * as hako-shim) and speaks its control protocol: the plan goes out on fd 3,
  * text lines come back on the same socket (see native/src/msg.h).
  */
-import { spawn, type ChildProcess, type IOType } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess, type IOType } from "node:child_process";
 import type { Stream } from "node:stream";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
 import type { Socket } from "node:net";
 import { InternalError, SyscallError } from "../common/errors.ts";
 import { encodePlan, type Plan } from "./plan.ts";
 
-/** Where the helper binary is: $HAKO_SHIM, or native/build next to the code. */
+let pinnedHelper: string | undefined;
+
+/** Where the helper binary is: hakod's pinned copy, $HAKO_SHIM, or native/build next to the code. */
 export function helperPath(): string {
+  if (pinnedHelper) return pinnedHelper;
+  return builtHelperPath();
+}
+
+/** The helper as built or installed (the pin's source). */
+export function builtHelperPath(): string {
   const fromEnv = process.env.HAKO_SHIM;
   if (fromEnv) return fromEnv;
   const candidates = [
@@ -22,6 +30,39 @@ export function helperPath(): string {
   ];
   for (const c of candidates) if (existsSync(c)) return c;
   throw new InternalError(`the native helper hako-shim was not found (looked in ${candidates.join(", ")}); run npm run build`);
+}
+
+/**
+ * hakod pins the helper (and the shim's loop binary beside it) read-only
+ * under <runRoot>/bin, so that no start or exec pays for a sealed copy of
+ * it (native/src/pin.c says why that is as safe). From here on helperPath()
+ * names the pinned binary. Returns the undo for shutdown; a host where the
+ * bind mount fails keeps the sealed copy, with the reason in `warn`.
+ */
+export function pinHelper(runRoot: string, warn: (why: string) => void): () => void {
+  const source = builtHelperPath();
+  const dir = path.join(runRoot, "bin");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const pinned: string[] = [];
+  const unpin = (): void => {
+    if (pinnedHelper) pinnedHelper = undefined;
+    for (const dst of pinned.splice(0).reverse()) spawnSync(source, ["unpin", dst], { stdio: "ignore" });
+  };
+  // The loop first: a shim started from the pinned helper looks for its loop beside it.
+  for (const name of ["hako-shim-loop", path.basename(source)]) {
+    const src = path.join(path.dirname(source), name);
+    if (name !== path.basename(source) && !existsSync(src)) continue;
+    const dst = path.join(dir, name);
+    const r = spawnSync(source, ["pin", src, dst], { encoding: "utf8" });
+    if (r.status !== 0) {
+      warn((r.stderr || r.error?.message || `status ${r.status}`).trim());
+      unpin();
+      return () => {};
+    }
+    pinned.push(dst);
+  }
+  pinnedHelper = pinned[pinned.length - 1];
+  return unpin;
 }
 
 /** One of stdin/stdout/stderr as child_process.spawn takes it. */

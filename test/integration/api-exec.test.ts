@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
@@ -65,7 +65,32 @@ describe("exec API", { skip: isRoot ? false : "needs root (namespaces, cgroups, 
 
   after(async () => {
     await d?.stop(); // force-removes every container first
+    // The pinned helper goes with the daemon: nothing stays mounted under its exec root.
+    assert.doesNotMatch(readFileSync("/proc/self/mountinfo", "utf8"), new RegExp(` ${execRoot}/`));
     rmSync(execRoot, { recursive: true, force: true });
+  });
+
+  test("the helper an exec runs from is hakod's read-only pin: no write reaches the host binary", async () => {
+    // CVE-2019-5736: the exec's helper is visible to the container as /proc/<pid>/exe while it sets up.
+    const pinned = `${execRoot}/bin/hako-shim`;
+    assert.match(readFileSync("/proc/self/mountinfo", "utf8"), new RegExp(` ${pinned} ro,`));
+    const id = await execCreate(ctr, { Cmd: ["sleep", "30"], AttachStdout: true, AttachStderr: true });
+    const h = await hijack(d.socket, `/exec/${id}/start`, { Detach: false, Tty: false });
+    assert.equal(h.status, 101);
+    let pid = 0;
+    try {
+      for (let i = 0; i < 200 && !pid; i++) {
+        pid = (await inspectExec(id)).Pid;
+        if (!pid) await new Promise((r) => setTimeout(r, 10));
+      }
+      const helper = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+      assert.equal(readlinkSync(`/proc/${helper}/exe`), pinned);
+      assert.throws(() => openSync(`/proc/${helper}/exe`, "r+"), (err: NodeJS.ErrnoException) => err.code === "EROFS" || err.code === "ETXTBSY");
+      assert.throws(() => openSync(pinned, "r+"), (err: NodeJS.ErrnoException) => err.code === "EROFS" || err.code === "ETXTBSY");
+    } finally {
+      if (pid) process.kill(pid, "SIGKILL"); // the exec's own process, by the pid this test started
+      await h.closed;
+    }
   });
 
   test("exec echo: 101 UPGRADED, multiplexed stdout/stderr, exit code in inspect", async () => {
