@@ -106,6 +106,9 @@ export function resolveSeccomp(seccomp: LinuxSeccomp): PlanSeccomp {
   };
 }
 
+/** Part of the cache key: a program compiled another way (native/src/seccomp.c) is not reused. */
+const SECCOMP_COMPILER = "libseccomp-binary-tree";
+
 /**
  * Names the compiled form of a filter in `dir`: the helper reads it back
  * instead of compiling again (~10 ms for Docker's default profile). The key
@@ -114,6 +117,7 @@ export function resolveSeccomp(seccomp: LinuxSeccomp): PlanSeccomp {
 export function withSeccompCache(seccomp: PlanSeccomp, dir: string): PlanSeccomp {
   const key = createHash("sha256")
     .update(VERSION)
+    .update(SECCOMP_COMPILER)
     .update(JSON.stringify(seccomp, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)))
     .digest("hex");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
