@@ -243,6 +243,7 @@ export class CgroupV1 implements Cgroup {
   }
 
   destroy(): void {
+    if (!this.exists()) return; // destroyed already (the exit did it before rm)
     // A frozen task does not act on SIGKILL until thawed.
     const freezer = this.#dirOf("freezer");
     const state = freezer ? readOptionalFile(posix.join(freezer, "freezer.state"))?.trim() : undefined;

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { Trash } from "../common/trash.ts";
 import path from "node:path";
 import { ConflictError, InvalidArgumentError, NotFoundError, errorMessage, isErrno } from "../common/errors.ts";
 import { writeFileAtomic } from "../common/fs.ts";
@@ -221,17 +222,27 @@ export class ContainerStore {
     this.#nameOf.set(record.ID, record.Name);
   }
 
-  /** What each container's files hold now: a save rewrites (and fsyncs) only a file that changes. */
-  readonly #written = new Map<string, { hostConfig: string; config: string }>();
+  /** What each container's files hold now: a save rewrites only a file that changes. */
+  readonly #written = new Map<string, { hostConfig: string; config: string; settled: string }>();
 
+  /**
+   * ExecIDs stay in memory, as dockerd's do: execs do not outlive the
+   * daemon. A save that changes only the runtime state (State,
+   * NetworkSettings, HasBeenStartedBefore) is atomic but not fsynced (common/fs.ts, Durability):
+   * start-up rebuilds it from the shims; anything else is durable.
+   */
   #write(record: ContainerRecord): void {
     const p = this.paths(record.ID);
-    const { HostConfig: hostConfig, ...rest } = record;
-    const next = { hostConfig: JSON.stringify(hostConfig ?? {}), config: JSON.stringify(rest) };
+    const { HostConfig: hostConfig, ExecIDs: _inMemory, ...rest } = record;
+    const next = {
+      hostConfig: JSON.stringify(hostConfig ?? {}),
+      config: JSON.stringify(rest),
+      settled: JSON.stringify({ ...rest, State: null, NetworkSettings: null, HasBeenStartedBefore: null }),
+    };
     const last = this.#written.get(record.ID);
     this.#written.delete(record.ID); // a failed write leaves nothing to trust
     if (next.hostConfig !== last?.hostConfig) writeFileAtomic(p.hostConfig, next.hostConfig, 0o644);
-    if (next.config !== last?.config) writeFileAtomic(p.config, next.config, 0o600);
+    if (next.config !== last?.config) writeFileAtomic(p.config, next.config, 0o600, next.settled === last?.settled ? "atomic" : "durable");
     this.#written.set(record.ID, next);
   }
 
@@ -308,7 +319,7 @@ export class ContainerStore {
   /** Removes the container's directory and everything in it (logs, hosts files). */
   remove(id: string): void {
     checkId(id);
-    rmSync(this.paths(id).dir, { recursive: true, force: true });
+    Trash.beside(this.root).discard(this.paths(id).dir);
     const name = this.#nameOf.get(id);
     if (name !== undefined && this.#byName.get(name) === id) this.#byName.delete(name);
     this.#nameOf.delete(id);

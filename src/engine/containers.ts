@@ -347,7 +347,8 @@ export class ContainerService {
     const result = this.specFor(c.ID, c.Name, c.Config, c.HostConfig, c.Image, imageConfig, true, c.MountPoints);
     const spec = result.spec;
     this.copyUpVolumes(c, spec);
-    writeFileAtomic(path.join(this.store.paths(c.ID).dir, "spec.json"), JSON.stringify(spec));
+    // Made again at every start: a power cut that loses it loses nothing.
+    writeFileAtomic(path.join(this.store.paths(c.ID).dir, "spec.json"), JSON.stringify(spec), 0o644, "atomic");
 
     const cgroup = this.cgroup(c.ID);
     cgroup.create(withDeviceRules(spec));
@@ -479,7 +480,7 @@ export class ContainerService {
     const networks = this.opts.networks;
     if (!networks) return;
     for (const [name, ep] of Object.entries(endpoints)) {
-      const driver = networks.has(name) ? networks.inspect(name).Driver : "bridge";
+      const driver = networks.driverOf(name) ?? "bridge";
       this.opts.events.publish({ type: "network", action, id: ep.NetworkID, attributes: { container: id, name, type: driver } });
     }
   }
@@ -558,7 +559,9 @@ export class ContainerService {
       Error: exit?.error ?? "",
     };
     c.State.Status = statusOf(c.State);
-    this.store.save(c);
+    // rm -f killed it: the record goes in a moment, nothing of this needs to reach the disk.
+    const removing = this.removing.has(id);
+    if (!removing) this.store.save(c);
     // Read before the release forgets them: dockerd reports the disconnects after "die".
     const endpoints = this.opts.networks?.endpointsOf(id) ?? {};
     this.releaseNetworks(id);
@@ -573,7 +576,7 @@ export class ContainerService {
       await this.remove(id, { force: true, volumes: true }).catch((err: unknown) => this.opts.log.warn("auto-remove failed", { id, error: errorMessage(err) }));
       return;
     }
-    if (!options.restoring) this.maybeRestart(c);
+    if (!options.restoring && !removing) this.maybeRestart(c);
   }
 
   private maybeRestart(c: ContainerRecord): void {

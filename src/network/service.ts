@@ -26,7 +26,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
 } from "../common/errors.ts";
-import { writeFileAtomic } from "../common/fs.ts";
+import { writeFileAtomic, type Durability } from "../common/fs.ts";
 import { BridgeDriver, chooseNetworkSubnet, DEFAULT_BRIDGE, DEFAULT_MTU, macFromIPv4 } from "./bridge.ts";
 import { Ipam } from "./ipam.ts";
 import { Netfilter, type PortForward } from "./netfilter.ts";
@@ -312,8 +312,9 @@ export class NetworkService {
     return parsed;
   }
 
-  private persist(): void {
-    writeFileAtomic(this.file, JSON.stringify(this.data, null, 2) + "\n", 0o600);
+  /** Endpoints come and go with containers, and start-up reconciles them with the live ones: those writes are "atomic". */
+  private persist(durability: Durability = "durable"): void {
+    writeFileAtomic(this.file, JSON.stringify(this.data, null, 2) + "\n", 0o600, durability);
   }
 
   private ensurePredefined(): void {
@@ -393,7 +394,7 @@ export class NetworkService {
         void this.netfilter.unpublish(id).then(() => this.ports.release(id), () => {});
       }
     }
-    this.persist();
+    this.persist("atomic");
   }
 
   // ---------------------------------------------------------------- lookup
@@ -413,6 +414,15 @@ export class NetworkService {
     if (prefix.length === 1) return prefix[0]!;
     if (prefix.length > 1) throw new InvalidArgumentError(`network ${ref} is ambiguous (${prefix.length} matches found on id)`);
     throw new NotFoundError(`network ${ref} not found`);
+  }
+
+  /** The driver of a network, undefined when there is no such network (events name it without a full inspect). */
+  driverOf(ref: string): string | undefined {
+    try {
+      return this.find(ref).Driver;
+    } catch {
+      return undefined;
+    }
   }
 
   has(ref: string): boolean {
@@ -764,7 +774,7 @@ export class NetworkService {
       }
     }
     net.endpoints[container.id] = ep;
-    this.persist();
+    this.persist("atomic");
     this.notifyNames(net);
     return this.endpointSettings(net, ep);
   }
@@ -829,7 +839,7 @@ export class NetworkService {
       if (ep.hostIfName) await this.driver.detach(ep.hostIfName);
       if (ep.ip) this.ipam.release(net.Id, ep.ip);
       delete net.endpoints[containerId];
-      this.persist();
+      this.persist("atomic");
       this.notifyNames(net);
     });
   }
@@ -854,7 +864,7 @@ export class NetworkService {
       this.ipam.releaseOwner(containerId);
       const hadPorts = this.data.published[containerId] !== undefined;
       delete this.data.published[containerId];
-      if (changed || hadPorts) this.persist();
+      if (changed || hadPorts) this.persist("atomic");
       if (hadPorts) {
         await this.netfilter.unpublish(containerId);
         this.ports.release(containerId);

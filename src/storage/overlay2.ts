@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameS
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { ConflictError, NotFoundError } from "../common/errors.ts";
+import { Trash } from "../common/trash.ts";
 import { createLayerTar } from "../native/tools.ts";
 import type { Mount, SnapshotInfo, Snapshotter } from "./snapshotter.ts";
 import { checkKey, diskUsage } from "./snapshot-common.ts";
@@ -29,9 +30,11 @@ export class Overlay2Snapshotter implements Snapshotter {
   readonly driver = "overlay2" as const;
   readonly whiteouts = "overlay" as const;
   readonly root: string;
+  private readonly trash: Trash;
 
   constructor(root: string) {
     this.root = root;
+    this.trash = Trash.beside(root);
     mkdirSync(path.join(root, "l"), { recursive: true, mode: 0o700 });
   }
 
@@ -124,10 +127,13 @@ export class Overlay2Snapshotter implements Snapshotter {
 
   async remove(key: string): Promise<void> {
     const link = this.read(key, "link");
-    const children = this.list().filter((s) => s.parent === key);
-    if (children.length) throw new ConflictError(`snapshot ${key} has ${children.length} child snapshot(s)`);
+    // Only a committed snapshot can be a parent: a container's layer is removed without reading every other one.
+    if (existsSync(path.join(this.dir(key), "committed"))) {
+      const children = this.list().filter((s) => s.parent === key);
+      if (children.length) throw new ConflictError(`snapshot ${key} has ${children.length} child snapshot(s)`);
+    }
     if (link) rmSync(path.join(this.root, "l", link), { force: true });
-    rmSync(this.dir(key), { recursive: true, force: true });
+    this.trash.discard(this.dir(key));
   }
 
   diffDir(key: string): string {

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HakoError } from "../../src/common/errors.ts";
+import { Trash } from "../../src/common/trash.ts";
 import {
   ContainerStore,
   ZERO_TIME,
@@ -151,8 +152,22 @@ describe("ContainerStore", () => {
     assert.equal(code(() => store.create(record("not-an-id", "/x"))).code, "ERR_INVALID_ARGUMENT");
   });
 
-  it("list is newest first; remove deletes the directory and everything in it", () => {
-    const store = new ContainerStore(tempRoot());
+  it("ExecIDs stay in memory (execs do not outlive the daemon); the files hold the rest", () => {
+    const root = tempRoot();
+    const store = new ContainerStore(root);
+    const r = store.create(record(A, "/web"));
+    r.ExecIDs = ["e".repeat(64)];
+    store.save(r);
+    assert.deepEqual(store.get(A)!.ExecIDs, ["e".repeat(64)]);
+    assert.ok(!readFileSync(store.paths(A).config, "utf8").includes("ExecIDs"));
+    const fresh = new ContainerStore(root);
+    fresh.load();
+    assert.deepEqual(fresh.get(A)!.ExecIDs, []);
+  });
+
+  it("list is newest first; remove deletes the directory and everything in it", async () => {
+    const root = tempRoot();
+    const store = new ContainerStore(root);
     store.create(record(A, "/one"));
     store.create(record(B, "/two"));
     assert.deepEqual(store.list().map((r) => r.ID), [B, A]);
@@ -165,6 +180,9 @@ describe("ContainerStore", () => {
     assert.equal(store.find("one"), undefined);
     assert.deepEqual(store.list().map((r) => r.ID), [B]);
     store.remove(A); // twice: no error
+    // The directory went to the trash beside the store at once, and is deleted there in the background.
+    await Trash.beside(root).drained();
+    assert.deepEqual(readdirSync(join(root, "..", "trash")), []);
   });
 
   it("load skips and reports corrupt records, keeps the good ones", () => {
