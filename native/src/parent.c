@@ -35,6 +35,14 @@ void parent_handshake(const struct plan *p, pid_t child, int sync, int console_f
 	/* A child that already failed while building its mounts (overlapped set-up) left its error to read below. */
 	if (msg_send(sync, MSG_GO, 0, NULL, NULL, -1) < 0 && !(setup_overlaps_cgroups(p) && errno == EPIPE))
 		give_up(p, child, "handshake", "the container process is gone");
+	/*
+	 * A shim whose process waits for start, with no hooks to pause for,
+	 * names the pid now: its namespaces exist, and hakod joins it to its
+	 * networks while the child still builds its mounts. A set-up failure
+	 * from here on comes as the answer to "start" instead.
+	 */
+	int early_pid = p->mode == MODE_SHIM && p->wait_start && !p->pause_hooks;
+	if (early_pid) ctl_printf("pid %d", child);
 	for (;;) {
 		int fd = -1;
 		int r = msg_recv(sync, &m, &fd);
@@ -61,7 +69,7 @@ void parent_handshake(const struct plan *p, pid_t child, int sync, int console_f
 			}
 			break;
 		case MSG_READY:
-			ctl_printf("pid %d", child);
+			if (!early_pid) ctl_printf("pid %d", child);
 			if (p->mode == MODE_CREATE || p->mode == MODE_EXEC_DETACH)
 				exit(0);
 			if (p->mode == MODE_RUN || p->mode == MODE_SHIM) {

@@ -100,6 +100,8 @@ export class ContainerService {
   private readonly live = new Map<string, Live>();
   private readonly waiters = new Map<string, Waiter[]>();
   /** Attach requests for a container that is not running yet: connected when it starts, before it execs. */
+  /** The spec each running container started with (spec.json, read once): what its execs are planned from. */
+  private readonly specs = new Map<string, { startedAt: string; spec: Spec }>();
   private readonly pendingAttach = new Map<string, { flags: AttachFlags; resolve: (c: ShimConnection) => void; reject: (e: unknown) => void }[]>();
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private readonly removing = new Set<string>();
@@ -140,8 +142,12 @@ export class ContainerService {
     }
   }
 
+  /** The host's cgroup v1 hierarchies do not move while hakod runs: their mountinfo is read once. */
+  private cgroupMountinfo: string | undefined;
+
   private cgroup(id: string): Cgroup {
-    return openCgroup(this.cgroupPath(id));
+    this.cgroupMountinfo ??= readFileSync("/proc/self/mountinfo", "utf8");
+    return openCgroup(this.cgroupPath(id), { mountinfo: this.cgroupMountinfo });
   }
 
   // ---------------------------------------------------------------- start-up
@@ -377,19 +383,23 @@ export class ContainerService {
         openStdin: Boolean(c.Config.OpenStdin),
         stdinOnce: Boolean(c.Config.StdinOnce),
       });
+      let watch: ShimConnection;
+      let oomBefore: number;
       try {
         await this.attachNetworks(c, handle.pid);
+        oomBefore = safe(() => cgroup.oomKillCount(), 0);
+        // Attachers first, then the watcher: no output and no exit can slip past them.
+        for (const p of this.pendingAttach.get(c.ID) ?? []) {
+          ShimConnection.connect(shimDir, p.flags).then(p.resolve, p.reject);
+        }
+        this.pendingAttach.delete(c.ID);
+        watch = await ShimConnection.connect(shimDir, { watch: true });
       } catch (err) {
+        // A process that failed its own set-up meanwhile (exec: not found) took its namespaces and its shim along: its error is the one.
+        const own = await handle.setupFailure();
         handle.abort();
-        throw err;
+        throw own ?? err;
       }
-      const oomBefore = safe(() => cgroup.oomKillCount(), 0);
-      // Attachers first, then the watcher: no output and no exit can slip past them.
-      for (const p of this.pendingAttach.get(c.ID) ?? []) {
-        ShimConnection.connect(shimDir, p.flags).then(p.resolve, p.reject);
-      }
-      this.pendingAttach.delete(c.ID);
-      const watch = await ShimConnection.connect(shimDir, { watch: true });
       this.live.set(c.ID, { watch, oomBefore });
       try {
         await handle.start();
@@ -415,6 +425,7 @@ export class ContainerService {
       c.HasBeenStartedBefore = true;
       c.HasBeenManuallyStopped = false;
       this.store.save(c);
+      this.specs.set(c.ID, { startedAt: c.State.StartedAt, spec });
       watch.exited.then(
         (status) => this.onExit(c.ID, status),
         () => this.onExit(c.ID, undefined),
@@ -423,6 +434,9 @@ export class ContainerService {
       return true;
     } catch (err) {
       safe(() => cgroup.destroy(), undefined);
+      // The shim names the pid before the set-up ends: a failure after it finds the networks joined.
+      this.releaseNetworks(c.ID);
+      this.releaseNamespaceHelpers(c.ID);
       const exit = readExitFile(shimDir);
       c.State = { ...c.State, Running: false, Pid: 0, ExitCode: exit?.exitCode ?? (err as { exitCode?: number }).exitCode ?? 128, Error: errorMessage(err) };
       c.State.Status = statusOf(c.State);
@@ -763,6 +777,7 @@ export class ContainerService {
       await releaseSlirp(this.shimDir(c.ID)).catch(() => {});
       rmSync(this.shimDir(c.ID), { recursive: true, force: true });
       this.store.remove(c.ID);
+      this.specs.delete(c.ID);
       this.names.releaseId(c.ID);
       this.releaseNetworks(c.ID);
       // Attach requests waiting for a start that will never come.
@@ -1005,7 +1020,10 @@ export class ContainerService {
   /** The OCI spec the container runs with (exec takes its process template from it). */
   runningSpec(ref: string): { record: ContainerRecord; spec: Spec } {
     const c = this.store.resolve(ref);
+    const kept = this.specs.get(c.ID);
+    if (kept && kept.startedAt === c.State.StartedAt) return { record: c, spec: kept.spec };
     const spec = JSON.parse(readFileSync(path.join(this.store.paths(c.ID).dir, "spec.json"), "utf8")) as Spec;
+    this.specs.set(c.ID, { startedAt: c.State.StartedAt, spec });
     return { record: c, spec };
   }
 

@@ -42,6 +42,12 @@ export interface ContainerShimHandle {
   start(): Promise<void>;
   /** Gives up before start: the shim kills the process, writes exit.json and exits. */
   abort(): void;
+  /**
+   * The set-up failure the shim reports when the process is already gone
+   * (it names the pid before its set-up ends); undefined while it lives.
+   * For a caller whose own work on the process failed meanwhile.
+   */
+  setupFailure(): Promise<ShimError | undefined>;
 }
 
 /** What exit.json says. */
@@ -191,6 +197,19 @@ export async function startContainerShim(plan: Plan, opts: ContainerShimOptions)
     },
     abort(): void {
       ctl.destroy();
+    },
+    async setupFailure(): Promise<ShimError | undefined> {
+      try {
+        readlinkSync(`/proc/${pid}/ns/net`); // a process that exited (a zombie too) has no namespaces left
+        return undefined;
+      } catch {
+        // gone: its error line is on the way
+      }
+      for (;;) {
+        const line = await lines.next().catch(() => undefined);
+        if (line === undefined) return failure(undefined);
+        if (line.startsWith("error ")) return failure(errorOf(line));
+      }
     },
   };
 }

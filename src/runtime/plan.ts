@@ -6,7 +6,7 @@ import { readFileSync, readlinkSync, statSync } from "node:fs";
 import path from "node:path";
 import { InvalidArgumentError } from "../common/errors.ts";
 import type { Cgroup } from "../cgroups/cgroup.ts";
-import { MountOpt, PlanMode, type Plan, type PlanDevice, type PlanHook, type PlanMount } from "../native/plan.ts";
+import { MountOpt, PlanMode, type Plan, type PlanDevice, type PlanHook, type PlanMount, type PlanSeccomp } from "../native/plan.ts";
 import type { Hook, LinuxDevice, LinuxNamespaceType, LinuxSeccomp, Mount, Process, Spec } from "../spec/oci-runtime.ts";
 import { capabilityMask, capabilityNames, capabilitySets, hostCapabilities } from "./capabilities.ts";
 import { DEFAULT_DEV_SYMLINKS, DEFAULT_DEVICES, deviceTypeBits } from "./devices.ts";
@@ -159,10 +159,7 @@ export function planContainer(spec: Spec, ctx: ContainerPlanContext): Plan {
   if (ctx.cgroup) plan.cgroupProcs = ctx.cgroup.procsFiles();
 
   Object.assign(plan, planProcess(proc));
-  if (linux.seccomp) {
-    const seccomp = resolveSeccomp(linux.seccomp);
-    plan.seccomp = ctx.seccompCacheDir ? withSeccompCache(seccomp, ctx.seccompCacheDir) : seccomp;
-  }
+  if (linux.seccomp) plan.seccomp = planSeccomp(linux.seccomp, ctx.seccompCacheDir);
   if (ctx.execFifo) plan.execFifo = ctx.execFifo;
   if (ctx.consoleSocket) plan.consoleSocket = ctx.consoleSocket;
   if (ctx.pauseForHooks) plan.pauseForHooks = true;
@@ -215,13 +212,26 @@ export function planExec(proc: Process, ctx: ExecPlanContext): Plan {
     ...planProcess(proc),
   };
   if (ctx.cgroup) plan.cgroupProcs = ctx.cgroup.procsFiles();
-  if (ctx.seccomp) {
-    const seccomp = resolveSeccomp(ctx.seccomp);
-    plan.seccomp = ctx.seccompCacheDir ? withSeccompCache(seccomp, ctx.seccompCacheDir) : seccomp;
-  }
+  if (ctx.seccomp) plan.seccomp = planSeccomp(ctx.seccomp, ctx.seccompCacheDir);
   if (ctx.consoleSocket) plan.consoleSocket = ctx.consoleSocket;
   if (ctx.preserveFds) plan.preserveFds = ctx.preserveFds;
   return plan;
+}
+
+/** Resolved filters by spec object: every exec of a container plans the same one (its spec is kept while it runs). */
+const plannedSeccomp = new WeakMap<LinuxSeccomp, Map<string, PlanSeccomp>>();
+
+/** A spec's filter as the helper takes it, named in the compiled-filter cache when there is one. */
+function planSeccomp(spec: LinuxSeccomp, cacheDir: string | undefined): PlanSeccomp {
+  const key = cacheDir ?? "";
+  const known = plannedSeccomp.get(spec)?.get(key);
+  if (known) return known;
+  const resolved = resolveSeccomp(spec);
+  const planned = cacheDir ? withSeccompCache(resolved, cacheDir) : resolved;
+  const byDir = plannedSeccomp.get(spec) ?? new Map<string, PlanSeccomp>();
+  byDir.set(key, planned);
+  plannedSeccomp.set(spec, byDir);
+  return planned;
 }
 
 /** The process part of a plan, shared by create and exec. */

@@ -331,7 +331,9 @@ describe("shim", { skip }, () => {
   });
 
   test("exec failure: an error line and exit.json with 127", async () => {
-    const err = await f.create(["/no/such/binary"]).then(
+    // The shim names the pid before the set-up ends (hakod joins the networks meanwhile): the failure is start's answer.
+    const c = await f.create(["/no/such/binary"]);
+    const err = await c.handle.start().then(
       () => assert.fail("set-up should fail"),
       (e: ShimError) => e,
     );
@@ -345,10 +347,8 @@ describe("shim", { skip }, () => {
     const { plan, cgroup } = f.plan(["/etc/passwd"]);
     const dir = path.join(f.stateDir(), "shim");
     try {
-      await assert.rejects(
-        startContainerShim(plan, { shimDir: dir, log: { path: path.join(dir, "log"), maxSize: 0, maxFiles: 1 } }),
-        (e: ShimError) => e.exitCode === 126 && /permission denied/.test(e.message),
-      );
+      const handle = await startContainerShim(plan, { shimDir: dir, log: { path: path.join(dir, "log"), maxSize: 0, maxFiles: 1 } });
+      await assert.rejects(handle.start(), (e: ShimError) => e.exitCode === 126 && /permission denied/.test(e.message));
       const exit = readExitFile(dir);
       assert.equal(exit?.exitCode, 126);
       assert.match(exit?.error ?? "", /exec: "\/etc\/passwd": permission denied/);
