@@ -89,11 +89,22 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "netlink") == 0) return netlink_main(argc - 1, argv + 1);
 	/* The shim once its container runs (shim.c re-execs itself from disk; no plan any more). */
 	if (argc > 1 && strcmp(argv[1], "shim-loop") == 0) return shim_loop_main(argc - 1, argv + 1);
+	/* hakod's spawner: forks helpers that start here at run_plan, without an exec (spawner.c). */
+	if (argc > 1 && strcmp(argv[1], "spawner") == 0) {
+		ensure_sealed_copy(argv);
+		return spawner_main(argc - 1, argv + 1);
+	}
 	if (fcntl(g_ctl_fd, F_GETFD) < 0) {
 		fprintf(stderr, "hako-shim: expects a plan on fd 3 (it is started by hako, not by hand)\n");
 		return 2;
 	}
 	ensure_sealed_copy(argv); /* before fd 3 turns close-on-exec: the copy needs it */
+	return run_plan();
+}
+
+/* The plan on fd 3, executed: what a helper started by hako does, by exec or by the spawner's fork. */
+int run_plan(void)
+{
 	fcntl(g_ctl_fd, F_SETFD, FD_CLOEXEC);
 	read_cap_last_cap();
 	g_host_proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -23,7 +23,8 @@ import { openImageService } from "../image/setup.ts";
 import { ArchiveService } from "../engine/archive.ts";
 import { ExecService } from "../engine/exec.ts";
 import { ContainerService } from "../engine/containers.ts";
-import { builtHelperPath, pinHelper } from "../native/shim.ts";
+import { builtHelperPath, helperPath, pinHelper } from "../native/shim.ts";
+import { startSpawner } from "../native/spawner.ts";
 import { createNetworkService, reconcileNetworks, shutdownNetworks } from "../network/setup.ts";
 
 /** The daemon's stable id (SystemInfo.ID), kept in <data-root>/engine-id as dockerd does. */
@@ -116,8 +117,10 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
   writePidFile(config.pidfile);
   const sockets: { path: string; ino: number | undefined }[] = [];
   const unpinHelper = pinHelper(config.execRoot, (why) => log.warn("helper not pinned read-only: each run copies it instead", { error: why }));
+  const stopSpawner = startSpawner(helperPath());
   const cleanup = (): void => {
     for (const s of sockets) removeSocket(s.path, s.ino);
+    stopSpawner();
     unpinHelper();
     removePidFile(config.pidfile);
   };

@@ -10,10 +10,10 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
-import type { Socket } from "node:net";
 import { ConflictError, InvalidArgumentError, NotFoundError, SyscallError, errorMessage } from "../common/errors.ts";
 import type { EngineEvent, EventBus } from "../daemon/events.ts";
 import { startShim, type ShimProcess, type StdioSlot } from "../native/shim.ts";
+import { currentSpawner } from "../native/spawner.ts";
 import { hostCapabilities } from "../runtime/capabilities.ts";
 import { CLONE_FLAGS, planExec } from "../runtime/plan.ts";
 import type { Process } from "../spec/oci-runtime.ts";
@@ -233,6 +233,7 @@ export class ExecService {
       // With a TTY the helper relays the pty on its own stdin/stdout; stderr carries nothing of the process.
       shim = startShim(plan, {
         stdio: [slot(cfg.AttachStdin), tty ? slot(cfg.AttachStdout || cfg.AttachStderr) : slot(cfg.AttachStdout), tty ? "ignore" : slot(cfg.AttachStderr)],
+        spawner: currentSpawner(),
       });
     } catch (err) {
       this.finish(inst, 126);
@@ -240,8 +241,6 @@ export class ExecService {
     }
     inst.shim = shim;
     this.containers.publish(`exec_start: ${inst.cmd.join(" ")}`, c, { execID: inst.id });
-    const stdin = shim.child.stdin;
-    stdin?.on("error", () => {}); // the process closed its stdin: the rest has nowhere to go
     try {
       inst.pid = await shim.pid;
     } catch {
@@ -252,6 +251,8 @@ export class ExecService {
       this.finish(inst, code);
       throw new ExecStartError(execFailure(exit.error, inst.containerId), code);
     }
+    const stdin = shim.stdin;
+    stdin?.on("error", () => {}); // the process closed its stdin: the rest has nowhere to go
     if (inst.pendingSize) this.sendResize(inst, inst.pendingSize.rows, inst.pendingSize.cols);
     const exited = shim.exited.then((exit) => {
       this.finish(inst, exit.code);
@@ -262,8 +263,8 @@ export class ExecService {
     return {
       tty,
       stdin: stdin ?? null,
-      stdout: shim.child.stdout ?? null,
-      stderr: shim.child.stderr ?? null,
+      stdout: shim.stdout,
+      stderr: shim.stderr,
       exited,
       kill: () => this.signal(inst, 9),
     };
@@ -352,8 +353,7 @@ export class ExecService {
 
   /** A line on the helper's control socket (fd 3), which it reads while the process runs. */
   private control(inst: ExecInstance, line: string): void {
-    const ctl = inst.shim?.child.stdio[3] as Socket | undefined;
-    if (ctl && !ctl.destroyed && ctl.writable) ctl.write(line);
+    inst.shim?.control(line);
   }
 
   private finish(inst: ExecInstance, code: number): void {

@@ -16,6 +16,7 @@ import path from "node:path";
 import { SyscallError } from "../common/errors.ts";
 import { encodePlan, PlanMode, StdioFlag, type Plan } from "./plan.ts";
 import { helperPath } from "./shim.ts";
+import { currentSpawner } from "./spawner.ts";
 
 export interface ContainerShimOptions {
   /** The shim's state dir: shim.pid, attach.sock, exit.json (made when missing). */
@@ -129,11 +130,24 @@ export async function startContainerShim(plan: Plan, opts: ContainerShimOptions)
     waitStart: true,
     shim: { dir: path.resolve(opts.shimDir), log: { ...opts.log, path: path.resolve(opts.log.path) }, stdio },
   };
-  const child = spawn(helperPath(), [], { stdio: ["ignore", "ignore", "ignore", "pipe"], detached: true });
-  child.unref(); // the helper exits at once; the shim it forked is init's
-  const ctl = child.stdio[3] as net.Socket;
-  const lines = new ControlLines(ctl);
-  child.on("error", (err) => lines.fail(new SyscallError("spawn", 0, `start the native helper: ${err.message}`)));
+  const spawner = currentSpawner();
+  let ctl: net.Socket;
+  let lines: ControlLines;
+  if (spawner) {
+    // hakod's spawner forks the helper (no fork of the daemon, no exec); the shim it forks in turn is init's.
+    const helper = await spawner.spawn(["ignore", "ignore", "ignore", "pipe"], { detached: true }).catch((err: Error) => {
+      throw new SyscallError("spawn", 0, `start the native helper: ${err.message}`);
+    });
+    ctl = helper.stdio[3]!;
+    lines = new ControlLines(ctl);
+  } else {
+    const child = spawn(helperPath(), [], { stdio: ["ignore", "ignore", "ignore", "pipe"], detached: true });
+    child.unref(); // the helper exits at once; the shim it forked is init's
+    ctl = child.stdio[3] as net.Socket;
+    const l = new ControlLines(ctl);
+    child.on("error", (err) => l.fail(new SyscallError("spawn", 0, `start the native helper: ${err.message}`)));
+    lines = l;
+  }
   ctl.write(encodePlan(full));
 
   /** The failure, once the shim is gone (so exit.json, when it writes one, is complete). */

@@ -4,13 +4,14 @@
  * text lines come back on the same socket (see native/src/msg.h).
  */
 import { spawn, spawnSync, type ChildProcess, type IOType } from "node:child_process";
-import type { Stream } from "node:stream";
+import type { Readable, Stream, Writable } from "node:stream";
 import { existsSync, mkdirSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
 import type { Socket } from "node:net";
 import { InternalError, SyscallError } from "../common/errors.ts";
 import { encodePlan, type Plan } from "./plan.ts";
+import type { Spawner, SpawnSlot } from "./spawner.ts";
 
 let pinnedHelper: string | undefined;
 
@@ -87,23 +88,22 @@ export interface ShimExit {
 
 /** A running helper: one container set-up (create/run) or one exec. */
 export class ShimProcess {
-  readonly child: ChildProcess;
+  /** The helper as Node spawned it; undefined when the daemon's spawner forked it. */
+  readonly child: ChildProcess | undefined;
   /** The container process's pid (host view), once it is set up. */
   readonly pid: Promise<number>;
   /** Settles when the helper exits. */
   readonly exited: Promise<ShimExit>;
-  private ctl: Socket;
+  private ctl: Socket | undefined;
+  private spawned: (Socket | null)[] = [];
   private error: SyscallError | undefined;
 
-  constructor(plan: Plan, options: ShimOptions = {}) {
+  /**
+   * With a spawner (hakod's), stdio slots "pipe" and "ignore" only: the
+   * helper is forked by it, and its streams are there once `pid` resolved.
+   */
+  constructor(plan: Plan, options: ShimOptions & { spawner?: Spawner } = {}) {
     const stdio = options.stdio ?? ["inherit", "inherit", "inherit"];
-    this.child = spawn(helperPath(), [], {
-      stdio: [stdio[0], stdio[1], stdio[2], "pipe"],
-      detached: options.detached ?? false,
-      env: options.env ?? process.env,
-    });
-    this.ctl = this.child.stdio[3] as Socket;
-
     let resolvePid!: (pid: number) => void;
     let rejectPid!: (err: Error) => void;
     this.pid = new Promise((res, rej) => {
@@ -112,10 +112,81 @@ export class ShimProcess {
     });
     // A caller that only awaits `exited` must not see an unhandled rejection.
     this.pid.catch(() => {});
+    const failed = (status: number): void => {
+      if (this.error) rejectPid(this.error);
+      else rejectPid(new InternalError(`the native helper exited (status ${status}) before the container was set up`));
+    };
+    const startFailed = (err: Error): ShimExit => {
+      const e = new SyscallError("spawn", 0, `start the native helper: ${err.message}`);
+      this.error ??= e;
+      rejectPid(e);
+      return { code: 125, error: e };
+    };
 
+    const slots = stdio.map((s) => (s === "pipe" ? "pipe" : s === "ignore" ? "ignore" : undefined));
+    if (options.spawner && !options.env && slots.every((s) => s !== undefined)) {
+      this.child = undefined;
+      this.exited = options.spawner.spawn([...(slots as SpawnSlot[]), "pipe"], { detached: options.detached }).then(
+        async (helper) => {
+          this.spawned = helper.stdio;
+          this.wireControl(helper.stdio[3]!, resolvePid, options, plan);
+          // As Node's "close": the exit, and every stream of the helper's ended.
+          const ended = helper.stdio.filter((x): x is Socket => x !== null).map((x) => new Promise<void>((r) => (x.destroyed ? r() : x.once("close", () => r()))));
+          const [status] = await Promise.all([helper.exitCode, ...ended]);
+          failed(status);
+          return { code: status, error: this.error };
+        },
+        (err: Error) => startFailed(err),
+      );
+      return;
+    }
+
+    const child = spawn(helperPath(), [], {
+      stdio: [stdio[0], stdio[1], stdio[2], "pipe"],
+      detached: options.detached ?? false,
+      env: options.env ?? process.env,
+    });
+    this.child = child;
+    this.exited = new Promise((resolve) => {
+      child.on("error", (err) => resolve(startFailed(err)));
+      child.on("close", (code, signal) => {
+        const status = code ?? (signal ? 128 + (osSignalNumber(signal) ?? 0) : 1);
+        failed(status);
+        resolve({ code: status, error: this.error });
+      });
+    });
+    this.wireControl(child.stdio[3] as Socket, resolvePid, options, plan);
+  }
+
+  /** hakod's ends of the helper's stdin, stdout, stderr ("pipe" slots; with a spawner, once pid resolved). */
+  get stdin(): Writable | null {
+    return this.child ? this.child.stdin : this.spawned[0] ?? null;
+  }
+
+  get stdout(): Readable | null {
+    return this.child ? this.child.stdout : this.spawned[1] ?? null;
+  }
+
+  get stderr(): Readable | null {
+    return this.child ? this.child.stderr : this.spawned[2] ?? null;
+  }
+
+  /** A line on the control socket (fd 3), which the helper reads while the process runs (resize, signal). */
+  control(line: string): void {
+    const ctl = this.ctl;
+    if (ctl && !ctl.destroyed && ctl.writable) ctl.write(line);
+  }
+
+  /** Lets a run-mode process with `waitStart` go on to exec. */
+  start(): void {
+    this.control("start\n");
+  }
+
+  private wireControl(ctl: Socket, resolvePid: (pid: number) => void, options: ShimOptions, plan: Plan): void {
+    this.ctl = ctl;
     let buffered = "";
-    this.ctl.setEncoding("utf8");
-    this.ctl.on("data", (chunk: string) => {
+    ctl.setEncoding("utf8");
+    ctl.on("data", (chunk: string) => {
       buffered += chunk;
       let nl: number;
       while ((nl = buffered.indexOf("\n")) >= 0) {
@@ -124,29 +195,8 @@ export class ShimProcess {
         this.onLine(line, resolvePid, options);
       }
     });
-    this.ctl.on("error", () => {}); // EPIPE when the helper died early: its exit says why
-
-    this.exited = new Promise((resolve) => {
-      this.child.on("error", (err) => {
-        const e = new SyscallError("spawn", 0, `start the native helper: ${err.message}`);
-        this.error ??= e;
-        rejectPid(e);
-        resolve({ code: 125, error: e });
-      });
-      this.child.on("close", (code, signal) => {
-        const status = code ?? (signal ? 128 + (osSignalNumber(signal) ?? 0) : 1);
-        if (this.error) rejectPid(this.error);
-        else rejectPid(new InternalError(`the native helper exited (status ${status}) before the container was set up`));
-        resolve({ code: status, error: this.error });
-      });
-    });
-
-    this.ctl.write(encodePlan(plan));
-  }
-
-  /** Lets a run-mode process with `waitStart` go on to exec. */
-  start(): void {
-    this.ctl.write("start\n");
+    ctl.on("error", () => {}); // EPIPE when the helper died early: its exit says why
+    ctl.write(encodePlan(plan));
   }
 
   private onLine(line: string, resolvePid: (pid: number) => void, options: ShimOptions): void {
@@ -157,10 +207,10 @@ export class ShimProcess {
       const pid = Number(a);
       const hooks = options.onHooks ? options.onHooks(pid) : Promise.resolve();
       hooks.then(
-        () => this.ctl.write("resume\n"),
+        () => this.control("resume\n"),
         (err: unknown) => {
           this.error = err instanceof SyscallError ? err : new SyscallError("hooks", 0, String((err as Error)?.message ?? err));
-          this.ctl.write("abort\n");
+          this.control("abort\n");
         },
       );
     } else if (kind === "error") {
@@ -174,6 +224,6 @@ function osSignalNumber(signal: NodeJS.Signals): number | undefined {
 }
 
 /** Starts the helper with a plan. */
-export function startShim(plan: Plan, options?: ShimOptions): ShimProcess {
+export function startShim(plan: Plan, options?: ShimOptions & { spawner?: Spawner }): ShimProcess {
   return new ShimProcess(plan, options);
 }

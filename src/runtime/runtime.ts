@@ -149,7 +149,7 @@ export class Runtime {
     }
     const { record, cgroup, shim } = await this.setUp(id, options, PlanMode.Run);
     const oomBefore = safeOomCount(cgroup);
-    const stopForwarding = forwardSignals(shim.child.pid);
+    const stopForwarding = forwardSignals(shim.child!.pid);
     await runHooksBestEffort(record.spec.hooks?.poststart, this.store.state(record), "poststart", this.warn);
     const exit = await shim.exited;
     stopForwarding();
@@ -183,7 +183,7 @@ export class Runtime {
       seccompCacheDir: this.seccompCacheDir(),
     });
     const shim = startShim(plan, { stdio: options.stdio });
-    const stopForwarding = options.detach ? () => {} : forwardSignals(shim.child.pid);
+    const stopForwarding = options.detach ? () => {} : forwardSignals(shim.child!.pid);
     let pid: number;
     try {
       pid = await shim.pid;

@@ -15,6 +15,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { HAKO_BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { parentOf } from "../helpers/shim.ts";
 
 const DOCKER = "/usr/local/bin/docker";
 const CGROUP_ROOT = "/sys/fs/cgroup";
@@ -256,7 +257,14 @@ describe("e2e: hakod survives being killed and being loaded", { skip }, () => {
     assert.deepEqual(readdirSync(path.join(d.dataRoot, "containers")), [], "container records left behind");
     const shimRoot = path.join(d.dataRoot, "run", "containers");
     await until("shim state dirs to go", () => !existsSync(shimRoot) || readdirSync(shimRoot).length === 0);
-    await until("shims to exit", () => processesHolding(d.dir, [d.pid]).length === 0);
+    // The daemon's own helpers (its spawner, its netlink server) are its children; shims are init's.
+    await until("shims to exit", () => processesHolding(d.dir, [d.pid]).filter((pid) => {
+      try {
+        return parentOf(pid) !== d.pid;
+      } catch {
+        return false; // gone meanwhile
+      }
+    }).length === 0);
     assert.deepEqual(leftoverCgroups(d.dataRoot), [], "cgroups left behind");
     // The running daemon's own pinned helper (<exec root>/bin) is the only mount expected.
     const pins = `${path.join(d.dataRoot, "run", "bin")}/`;

@@ -1,0 +1,271 @@
+/*
+ * hako-shim spawner: hakod's fork server for helpers.
+ *
+ * hakod (Node) starts a helper for every container start and every exec.
+ * Node's spawn forks the whole daemon, a process of tens of megabytes, and
+ * blocks until the child has exec'd the helper: ~2.5 ms of each start and
+ * each exec. The spawner is one small helper process, started once: for
+ * each request it forks itself (no exec at all: the child is already the
+ * helper, run from the same pinned or sealed binary) into run_plan().
+ *
+ * It speaks Node's IPC channel (the "ipc" stdio slot, JSON lines, file
+ * descriptors as SCM_RIGHTS with a NODE_HANDLE message that Node answers
+ * with NODE_HANDLE_ACK), so the ends of the child's stdio and control
+ * sockets reach hakod as ordinary net.Sockets:
+ *
+ *   hakod → {"spawn":J,"slots":"ppnp","detached":1}   per slot of fds 0-3: p a socket, n /dev/null
+ *   ← NODE_HANDLE {"job":J,"slot":i,"pid":P} + the fd, once per "p" slot (each acknowledged)
+ *   ← {"job":J,"pid":P} once every socket is on its way
+ *   ← {"exit":J,"status":S} when the child is reaped
+ *
+ * The sockets are stream socketpairs, as Node's own spawn makes them.
+ */
+#define _GNU_SOURCE
+#include "container.h"
+#include "msg.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_LINE 4096
+#define MAX_CHILDREN 4096
+
+static int ipc = -1;
+static char inbuf[1 << 16];
+static size_t inlen;
+
+static struct { pid_t pid; long job; } children[MAX_CHILDREN];
+
+static void remember(pid_t pid, long job)
+{
+	for (int i = 0; i < MAX_CHILDREN; i++) {
+		if (children[i].pid == 0) {
+			children[i].pid = pid;
+			children[i].job = job;
+			return;
+		}
+	}
+}
+
+static long forget(pid_t pid)
+{
+	for (int i = 0; i < MAX_CHILDREN; i++) {
+		if (children[i].pid == pid) {
+			children[i].pid = 0;
+			return children[i].job;
+		}
+	}
+	return -1;
+}
+
+/* One JSON line to hakod, with an fd riding along when fd >= 0. */
+static int send_line(const char *line, int fd)
+{
+	struct iovec iov = { (void *)line, strlen(line) };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } ctrl;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (fd >= 0) {
+		memset(&ctrl, 0, sizeof ctrl);
+		msg.msg_control = ctrl.buf;
+		msg.msg_controllen = sizeof ctrl.buf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	for (;;) {
+		ssize_t n = sendmsg(ipc, &msg, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR) continue;
+		if (n < 0) return -1;
+		if ((size_t)n == iov.iov_len) return 0;
+		/* The rest of a long line, without the fd this time. */
+		iov.iov_base = (char *)iov.iov_base + n;
+		iov.iov_len -= (size_t)n;
+		msg.msg_control = NULL;
+		msg.msg_controllen = 0;
+	}
+}
+
+/* A number after "key": in a JSON line, or -1. */
+static long field(const char *line, const char *key)
+{
+	char pat[32];
+	snprintf(pat, sizeof pat, "\"%s\":", key);
+	const char *at = strstr(line, pat);
+	if (!at) return -1;
+	return strtol(at + strlen(pat), NULL, 10);
+}
+
+static void spawn_one(const char *line);
+
+/* Handles every complete line in the buffer (an ACK outside a wait is stale). */
+static void drain_lines(void)
+{
+	char *nl;
+	while ((nl = memchr(inbuf, '\n', inlen))) {
+		char line[MAX_LINE];
+		size_t used = (size_t)(nl - inbuf) + 1;
+		snprintf(line, sizeof line, "%.*s", (int)(used - 1), inbuf);
+		memmove(inbuf, inbuf + used, inlen - used);
+		inlen -= used;
+		if (strstr(line, "\"spawn\":")) spawn_one(line);
+		/* Anything else (NODE_HANDLE_ACK/NACK, messages of later versions) is not ours. */
+	}
+}
+
+static int read_ipc(void)
+{
+	if (inlen == sizeof inbuf) inlen = 0; /* a line longer than the buffer: dropped */
+	ssize_t n = read(ipc, inbuf + inlen, sizeof inbuf - inlen);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN)) return 0;
+	if (n <= 0) return -1;
+	inlen += (size_t)n;
+	return 0;
+}
+
+/* Takes the first ACK line out of the buffer, leaving the others (spawn requests) for the main loop. */
+static int take_ack(void)
+{
+	size_t pos = 0;
+	char *nl;
+	while (pos < inlen && (nl = memchr(inbuf + pos, '\n', inlen - pos))) {
+		size_t end = (size_t)(nl - inbuf) + 1;
+		if (memmem(inbuf + pos, end - pos, "\"NODE_HANDLE_ACK\"", 17)) {
+			memmove(inbuf + pos, inbuf + end, inlen - end);
+			inlen -= end - pos;
+			return 1;
+		}
+		pos = end;
+	}
+	return 0;
+}
+
+/* Node takes one handle at a time: the next goes once it acknowledged this one. */
+static int wait_ack(void)
+{
+	for (;;) {
+		if (take_ack()) return 0;
+		struct pollfd p = { ipc, POLLIN, 0 };
+		int r = poll(&p, 1, 10000);
+		if (r < 0 && errno == EINTR) continue;
+		if (r <= 0 || read_ipc() < 0) return -1;
+	}
+}
+
+static _Noreturn void child_main(int slots[4][2], const char *kinds, int detached)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (detached) setsid();
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int i = 0; i < 4; i++) {
+		int src = kinds[i] == 'p' ? slots[i][1] : devnull;
+		if (src < 0 || dup2(src, i) < 0) _exit(125);
+	}
+	/* Nothing of the spawner's (its channel to hakod, other children's sockets) goes along. */
+	syscall(SYS_close_range, 4, ~0U, 0);
+	_exit(run_plan());
+}
+
+static void spawn_one(const char *line)
+{
+	long job = field(line, "spawn");
+	const char *k = strstr(line, "\"slots\":\"");
+	char kinds[5] = "nnnn";
+	if (k) {
+		k += 9;
+		for (int i = 0; i < 4 && (k[i] == 'p' || k[i] == 'n'); i++) kinds[i] = k[i];
+	}
+	int detached = field(line, "detached") == 1;
+	int slots[4][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	char out[256];
+	for (int i = 0; i < 4; i++) {
+		if (kinds[i] == 'p' && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, slots[i]) < 0) {
+			snprintf(out, sizeof out, "{\"job\":%ld,\"error\":\"socketpair: %s\"}\n", job, strerror(errno));
+			send_line(out, -1);
+			for (int j = 0; j < i; j++) if (slots[j][0] >= 0) { close(slots[j][0]); close(slots[j][1]); }
+			return;
+		}
+	}
+	pid_t pid = fork();
+	if (pid == 0) child_main(slots, kinds, detached);
+	int err = errno;
+	for (int i = 0; i < 4; i++) if (slots[i][1] >= 0) close(slots[i][1]);
+	if (pid < 0) {
+		snprintf(out, sizeof out, "{\"job\":%ld,\"error\":\"fork: %s\"}\n", job, strerror(err));
+		send_line(out, -1);
+		for (int i = 0; i < 4; i++) if (slots[i][0] >= 0) close(slots[i][0]);
+		return;
+	}
+	remember(pid, job);
+	for (int i = 0; i < 4; i++) {
+		if (slots[i][0] < 0) continue;
+		snprintf(out, sizeof out, "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"job\":%ld,\"slot\":%d,\"pid\":%d}}\n", job, i, pid);
+		int r = send_line(out, slots[i][0]);
+		close(slots[i][0]);
+		if (r < 0 || wait_ack() < 0) exit(1); /* hakod is gone */
+	}
+	snprintf(out, sizeof out, "{\"job\":%ld,\"pid\":%d}\n", job, pid);
+	if (send_line(out, -1) < 0) exit(1);
+}
+
+static void reap(void)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		long job = forget(pid);
+		if (job < 0) continue;
+		char out[96];
+		snprintf(out, sizeof out, "{\"exit\":%ld,\"status\":%d}\n", job, exit_code_of(status));
+		if (send_line(out, -1) < 0) exit(1);
+	}
+}
+
+int spawner_main(int argc, char **argv)
+{
+	const char *fd = getenv("NODE_CHANNEL_FD");
+	if (!fd) {
+		fprintf(stderr, "hako-shim spawner: no NODE_CHANNEL_FD (hakod starts it with an ipc channel)\n");
+		return 2;
+	}
+	ipc = atoi(fd);
+	unsetenv("NODE_CHANNEL_FD");
+	unsetenv("NODE_CHANNEL_SERIALIZATION_MODE");
+	fcntl(ipc, F_SETFD, FD_CLOEXEC);
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) fatal("spawner", errno, "signalfd: %s", strerror(errno));
+	for (;;) {
+		struct pollfd p[2] = { { ipc, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR) continue;
+			fatal("spawner", errno, "poll: %s", strerror(errno));
+		}
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof si) > 0) {}
+			reap();
+		}
+		if (p[0].revents) {
+			if (read_ipc() < 0) return 0; /* hakod closed the channel: its children go on without us */
+			drain_lines();
+		}
+	}
+}
