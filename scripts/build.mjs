@@ -1,7 +1,7 @@
 // Builds hako: the native helper (make), then one bundle per program (esbuild),
 // so each command starts by loading a single file.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -26,13 +26,20 @@ const programs = {
 /**
  * Node's built-in modules load at start-up when a bundle requires them at
  * its top, and half of a short command's start-up was spent there
- * (child_process, crypto, net, ...). For the short-lived programs, named
- * imports of these resolve to a stand-in that requires the real module on
- * first use: `import { spawn } from "node:child_process"` costs nothing
- * until something spawns. (Default and namespace imports still load at
- * once: esbuild copies their properties.)
+ * (child_process, crypto, net, ...). For the short-lived programs, imports
+ * of these resolve to a stand-in that requires the real module on first
+ * use: `import { spawn } from "node:child_process"` costs nothing until
+ * something spawns.
+ *
+ * esbuild hands every importer of a bundled CommonJS module (the stand-in)
+ * to its __toESM helper, which copies each of the module's names onto a
+ * new object (a getter per name, two dozen times: crypto's 80 names four
+ * times). The stand-in carries what __toESM would make of it (the
+ * namespace: "default" the stand-in, any other name the real module's),
+ * and __toESM is patched to take that (LAZY_NAMESPACE below).
  */
 const LAZY_BUILTINS = /^(node:)?(child_process|crypto|readline|zlib|fs\/promises|dgram|dns|tls|https|http|net|os|tty|perf_hooks|url|stream|stream\/promises|string_decoder|events)$/;
+const LAZY_NAMESPACE = 'Symbol.for("hako.lazy-builtin.namespace")';
 const lazyBuiltins = {
   name: "lazy-builtins",
   setup(b) {
@@ -46,17 +53,35 @@ const lazyBuiltins = {
       return {
         contents: `let m; const load = () => (m ??= require(${JSON.stringify(`node:${args.path}`)}));
 const keys = ${keys};
-module.exports = new Proxy({}, {
-  get: (_, k) => (k === "__esModule" ? undefined : load()[k]),
-  has: (_, k) => keys.includes(k),
+const names = new Set(keys);
+const NAMESPACE = ${LAZY_NAMESPACE};
+const descriptor = (k) => (names.has(k) ? { configurable: true, enumerable: true, writable: true, value: undefined } : undefined);
+const standIn = new Proxy({}, {
+  get: (_, k) => (k === NAMESPACE ? namespace : k === "__esModule" ? undefined : load()[k]),
+  has: (_, k) => names.has(k),
   ownKeys: () => keys.slice(),
-  getOwnPropertyDescriptor: (_, k) => (keys.includes(k) ? { configurable: true, enumerable: true, writable: true, value: undefined } : undefined),
-});`,
+  getOwnPropertyDescriptor: (_, k) => descriptor(k),
+});
+const namespace = new Proxy({}, {
+  get: (_, k) => (k === "default" ? standIn : typeof k === "string" && names.has(k) ? load()[k] : undefined),
+  has: (_, k) => k === "default" || names.has(k),
+  ownKeys: () => ["default", ...keys],
+  getOwnPropertyDescriptor: (_, k) => (k === "default" ? { configurable: true, enumerable: true, writable: true, value: undefined } : descriptor(k)),
+});
+module.exports = standIn;`,
         loader: "js",
       };
     });
   },
 };
+
+/** esbuild's __toESM, taught to take a lazy stand-in's namespace as it is (see above). */
+function patchToEsm(file) {
+  const text = readFileSync(file, "utf8");
+  const helper = "var __toESM = (mod, isNodeMode, target) => (";
+  if (text.split(helper).length !== 2) throw new Error(`${file}: esbuild's __toESM helper not found once; update patchToEsm`);
+  writeFileSync(file, text.replace(helper, `var __toESM = (mod, isNodeMode, target) => mod?.[${LAZY_NAMESPACE}] ?? (`));
+}
 
 await Promise.all(
   Object.entries(programs).map(([name, entry]) =>
@@ -72,6 +97,8 @@ await Promise.all(
       legalComments: "none",
       define: { HAKO_VERSION: JSON.stringify(version) },
       logLevel: "warning",
+    }).then(() => {
+      if (name !== "hakod") patchToEsm(path.join(root, "dist", `${name}.cjs`));
     }),
   ),
 );

@@ -20,8 +20,17 @@ mkdir -p "$lib/dist" "$lib/native/build" "$PREFIX/bin"
 cp dist/*.cjs dist/*.cache "$lib/dist/"
 cp native/build/hako-shim native/build/hako-shim-loop native/build/hako-init "$lib/native/build/"
 for p in hako hakod hako-runtime; do
-  # A node script, not a shell wrapper: one exec less on every command.
-  printf '#!/usr/bin/env node\nrequire("%s/dist/launch.cjs")("%s");\n' "$lib" "$p" >"$PREFIX/bin/$p"
+  # A node script, no wrapper around it: one exec before node, as with
+  # env. For hako and hako-runtime that one is sh (bin/hako's first two
+  # lines; node reads the second as a string and a comment), which starts
+  # node without NODE_EXTRA_CA_CERTS for the launcher to put back; hakod,
+  # which talks TLS, keeps it.
+  if [ "$p" = hakod ]; then
+    printf '#!/usr/bin/env node\n' >"$PREFIX/bin/$p"
+  else
+    printf '#!/bin/sh\n%s\n' "$(sed -n 2p "bin/$p")" >"$PREFIX/bin/$p"
+  fi
+  printf 'require("%s/dist/launch.cjs")("%s");\n' "$lib" "$p" >>"$PREFIX/bin/$p"
   chmod 755 "$PREFIX/bin/$p"
 done
 

@@ -4,10 +4,20 @@
 // node version) only costs that time back; the build makes it with
 // HAKO_WRITE_CODE_CACHE=1, never a normal run.
 "use strict";
+// The sh line of bin/hako (and of the installed launchers) puts
+// NODE_EXTRA_CA_CERTS aside while node starts (see there): back it goes,
+// before the program reads process.env or starts another (hakod, which
+// needs it, or anything given `-e NODE_EXTRA_CA_CERTS`).
+if (process.env._HAKO_NODE_EXTRA_CA_CERTS !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = process.env._HAKO_NODE_EXTRA_CA_CERTS;
+  delete process.env._HAKO_NODE_EXTRA_CA_CERTS;
+}
 const fs = require("fs");
 const path = require("path");
 const vm = require("vm");
-const Module = require("module");
+// The CommonJS loader's Module, without loading the public "module"
+// builtin (which brings the ESM loader and source maps along).
+const Module = module.constructor;
 
 module.exports = function launch(name) {
   const filename = path.join(__dirname, `${name}.cjs`);

@@ -1,5 +1,6 @@
 /**
- * hako's client of the Engine API (node:http over the unix socket).
+ * hako's client of the Engine API (node:http over the unix socket; the
+ * ping and JSON answers by hand, http1.ts).
  * The address comes from -H, then $HAKO_HOST, then $DOCKER_HOST, else the
  * default socket — where, if nothing listens and the user named no
  * address, hakod is started in the background. The API version is
@@ -7,8 +8,8 @@
  */
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
-import http, { type IncomingMessage } from "node:http";
-import net from "node:net";
+import { STATUS_CODES, request as httpRequest, type IncomingMessage, type RequestOptions as HttpRequestOptions } from "node:http";
+import { connect } from "node:net";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
@@ -20,6 +21,7 @@ import { API_VERSION, MIN_API_VERSION, compareApiVersions } from "../api/version
 import type { JsonMessage } from "../api/response.ts";
 import { DEFAULT_DATA_ROOT } from "../daemon/config.ts";
 import { openHijack, type HijackedConnection } from "./hijack.ts";
+import { rawRequest, rawRequestFits } from "./http1.ts";
 
 /** An error answer of the daemon: its HTTP status and its message. */
 export class ApiError extends HakoError {
@@ -105,12 +107,8 @@ export class ApiClient {
 
   /** HEAD /_ping (GET when HEAD is refused): the daemon's headers. */
   async ping(): Promise<PingResult> {
-    let res = await this.send("HEAD", "/_ping", {});
-    res.resume();
-    if (res.statusCode !== undefined && res.statusCode >= 400 && res.statusCode !== 500) {
-      res = await this.send("GET", "/_ping", {});
-      res.resume();
-    }
+    let res = await this.exchange("HEAD", "/_ping", {});
+    if (res.statusCode >= 400 && res.statusCode !== 500) res = await this.exchange("GET", "/_ping", {});
     const h = res.headers;
     const str = (name: string): string | undefined => {
       const v = h[name];
@@ -153,8 +151,10 @@ export class ApiClient {
 
   /** A request whose answer is JSON (or nothing: 204 gives undefined). */
   async json<T = unknown>(method: string, apiPath: string, options: RequestOptions = {}): Promise<T> {
-    const res = await this.request(method, apiPath, options);
-    const body = await readAll(res);
+    const version = await this.apiVersion();
+    const res = await this.exchange(method, `/v${version}${apiPath}${queryString(options.query)}`, options);
+    if (res.statusCode >= 400) throw await apiErrorFrom(res.statusCode, res.body);
+    const body = await res.body;
     if (body.length === 0) return undefined as T;
     try {
       return JSON.parse(body.toString("utf8")) as T;
@@ -244,6 +244,38 @@ export class ApiClient {
     }
   }
 
+  /**
+   * One HTTP exchange whose whole answer is wanted: status and headers,
+   * then the body (whose failure is not a connection error, as with
+   * node:http's response). By hand on a unix socket (http1.ts), else
+   * through send().
+   */
+  private async exchange(method: string, fullPath: string, options: RequestOptions): Promise<Exchange> {
+    const host = this.host;
+    if (host.proto === "unix" && options.signal === undefined && !(options.body instanceof Readable)) {
+      const headers: Record<string, string> = { "User-Agent": `hako-cli/${VERSION} (linux)`, ...options.headers };
+      let payload: Buffer | undefined;
+      if (Buffer.isBuffer(options.body)) payload = options.body;
+      else if (options.body !== undefined) {
+        payload = Buffer.from(JSON.stringify(options.body));
+        headers["Content-Type"] ??= "application/json";
+      }
+      if (payload !== undefined) headers["Content-Length"] = String(payload.length);
+      if (rawRequestFits(method, fullPath, headers)) {
+        try {
+          const res = await rawRequest(host.path, method, fullPath, headers, payload);
+          return { statusCode: res.statusCode, headers: res.headers, body: res.body };
+        } catch (err) {
+          throw this.connectError(err as NodeJS.ErrnoException);
+        }
+      }
+    }
+    const res = await this.send(method, fullPath, options);
+    const body = readAll(res);
+    body.catch(() => undefined);
+    return { statusCode: res.statusCode ?? 0, headers: res.headers, body };
+  }
+
   /** One HTTP exchange on the daemon's address; connection failures become DaemonUnreachableError. */
   private send(method: string, fullPath: string, options: RequestOptions): Promise<IncomingMessage> {
     const headers: Record<string, string> = { "User-Agent": `hako-cli/${VERSION} (linux)`, ...options.headers };
@@ -257,7 +289,7 @@ export class ApiClient {
     if (Buffer.isBuffer(payload)) headers["Content-Length"] = String(payload.length);
     const target = this.target();
     return new Promise((resolve, reject) => {
-      const req = http.request({ ...target, method, path: fullPath, headers, signal: options.signal }, resolve);
+      const req = httpRequest({ ...target, method, path: fullPath, headers, signal: options.signal }, resolve);
       req.on("error", (err: NodeJS.ErrnoException) => reject(this.connectError(err)));
       if (payload instanceof Readable) payload.pipe(req);
       else req.end(payload);
@@ -269,9 +301,9 @@ export class ApiClient {
    * agent: an agent's TLS servername check compiles node's IPv6 regex,
    * 5 ms of a short command's start-up.
    */
-  private target(): http.RequestOptions {
+  private target(): HttpRequestOptions {
     const host = this.host;
-    if (host.proto === "unix") return { createConnection: () => net.connect(host.path), host: "hako" };
+    if (host.proto === "unix") return { createConnection: () => connect(host.path), host: "hako" };
     return { host: host.host, port: host.port, agent: false };
   }
 
@@ -321,11 +353,21 @@ async function readAll(res: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function apiErrorOf(res: IncomingMessage): Promise<ApiError> {
-  const status = res.statusCode ?? 0;
+/** The headers and body of an exchange whose answer is read whole. */
+interface Exchange {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Promise<Buffer>;
+}
+
+function apiErrorOf(res: IncomingMessage): Promise<ApiError> {
+  return apiErrorFrom(res.statusCode ?? 0, readAll(res));
+}
+
+async function apiErrorFrom(status: number, answer: Promise<Buffer>): Promise<ApiError> {
   let message = "";
   try {
-    const body = (await readAll(res)).toString("utf8").trim();
+    const body = (await answer).toString("utf8").trim();
     message = body;
     if (body.startsWith("{")) {
       const parsed = JSON.parse(body) as { message?: unknown };
@@ -334,7 +376,7 @@ async function apiErrorOf(res: IncomingMessage): Promise<ApiError> {
   } catch {
     // keep what we have
   }
-  if (message === "") message = `${status} ${http.STATUS_CODES[status] ?? ""}`.trim();
+  if (message === "") message = `${status} ${STATUS_CODES[status] ?? ""}`.trim();
   return new ApiError(status, message);
 }
 
