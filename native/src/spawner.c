@@ -69,33 +69,10 @@ static long forget(pid_t pid)
 	return -1;
 }
 
-/* One JSON line to hakod, with an fd riding along when fd >= 0. */
+/* One JSON line to hakod, with an fd riding along when fd >= 0 (a blocking socket: all of it goes). */
 static int send_line(const char *line, int fd)
 {
-	struct iovec iov = { (void *)line, strlen(line) };
-	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } ctrl;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (fd >= 0) {
-		memset(&ctrl, 0, sizeof ctrl);
-		msg.msg_control = ctrl.buf;
-		msg.msg_controllen = sizeof ctrl.buf;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	for (;;) {
-		ssize_t n = sendmsg(ipc, &msg, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR) continue;
-		if (n < 0) return -1;
-		if ((size_t)n == iov.iov_len) return 0;
-		/* The rest of a long line, without the fd this time. */
-		iov.iov_base = (char *)iov.iov_base + n;
-		iov.iov_len -= (size_t)n;
-		msg.msg_control = NULL;
-		msg.msg_controllen = 0;
-	}
+	return send_with_fd(ipc, line, strlen(line), fd);
 }
 
 /* A number after "key": in a JSON line, or -1. */

@@ -24,6 +24,18 @@ import { openHijack, type HijackedConnection } from "./hijack.ts";
 import { rawRequest, rawRequestFits } from "./http1.ts";
 
 /** An error answer of the daemon: its HTTP status and its message. */
+/** The headers and bytes of a request with a Buffer or JSON body (streams go elsewhere). */
+function requestBody(options: RequestOptions): { headers: Record<string, string>; payload: Buffer | undefined } {
+  const headers: Record<string, string> = { "User-Agent": `hako-cli/${VERSION} (linux)`, ...options.headers };
+  let payload: Buffer | undefined;
+  if (Buffer.isBuffer(options.body)) payload = options.body;
+  else if (options.body !== undefined && !(options.body instanceof Readable)) {
+    payload = Buffer.from(JSON.stringify(options.body));
+    headers["Content-Type"] ??= "application/json";
+  }
+  return { headers, payload };
+}
+
 export class ApiError extends HakoError {
   readonly status: number;
 
@@ -177,13 +189,7 @@ export class ApiClient {
    */
   async hijack(method: string, apiPath: string, options: RequestOptions = {}): Promise<HijackedConnection> {
     const version = await this.apiVersion();
-    const headers: Record<string, string> = { "User-Agent": `hako-cli/${VERSION} (linux)`, ...options.headers };
-    let payload: Buffer | undefined;
-    if (Buffer.isBuffer(options.body)) payload = options.body;
-    else if (options.body !== undefined) {
-      payload = Buffer.from(JSON.stringify(options.body));
-      headers["Content-Type"] ??= "application/json";
-    }
+    const { headers, payload } = requestBody(options);
     const target = this.target();
     let outcome;
     try {
@@ -253,13 +259,7 @@ export class ApiClient {
   private async exchange(method: string, fullPath: string, options: RequestOptions): Promise<Exchange> {
     const host = this.host;
     if (host.proto === "unix" && options.signal === undefined && !(options.body instanceof Readable)) {
-      const headers: Record<string, string> = { "User-Agent": `hako-cli/${VERSION} (linux)`, ...options.headers };
-      let payload: Buffer | undefined;
-      if (Buffer.isBuffer(options.body)) payload = options.body;
-      else if (options.body !== undefined) {
-        payload = Buffer.from(JSON.stringify(options.body));
-        headers["Content-Type"] ??= "application/json";
-      }
+      const { headers, payload } = requestBody(options);
       if (payload !== undefined) headers["Content-Length"] = String(payload.length);
       if (rawRequestFits(method, fullPath, headers)) {
         try {
