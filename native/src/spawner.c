@@ -112,28 +112,34 @@ static int read_ipc(void)
 	return 0;
 }
 
-/* Takes the first ACK line out of the buffer, leaving the others (spawn requests) for the main loop. */
+/*
+ * Takes the first ACK (1) or NACK (2: the fd did not arrive with its
+ * message; send it again, as Node does) out of the buffer, leaving the
+ * other lines (spawn requests) for the main loop; 0 when there is none yet.
+ */
 static int take_ack(void)
 {
 	size_t pos = 0;
 	char *nl;
 	while (pos < inlen && (nl = memchr(inbuf + pos, '\n', inlen - pos))) {
 		size_t end = (size_t)(nl - inbuf) + 1;
-		if (memmem(inbuf + pos, end - pos, "\"NODE_HANDLE_ACK\"", 17)) {
+		int kind = memmem(inbuf + pos, end - pos, "\"NODE_HANDLE_ACK\"", 17) ? 1 : memmem(inbuf + pos, end - pos, "\"NODE_HANDLE_NACK\"", 18) ? 2 : 0;
+		if (kind) {
 			memmove(inbuf + pos, inbuf + end, inlen - end);
 			inlen -= end - pos;
-			return 1;
+			return kind;
 		}
 		pos = end;
 	}
 	return 0;
 }
 
-/* Node takes one handle at a time: the next goes once it acknowledged this one. */
+/* Node takes one handle at a time: the next goes once it acknowledged this one. 0 ACK, 1 NACK, -1 gone. */
 static int wait_ack(void)
 {
 	for (;;) {
-		if (take_ack()) return 0;
+		int kind = take_ack();
+		if (kind) return kind - 1;
 		struct pollfd p = { ipc, POLLIN, 0 };
 		int r = poll(&p, 1, 10000);
 		if (r < 0 && errno == EINTR) continue;
@@ -191,9 +197,13 @@ static void spawn_one(const char *line)
 	for (int i = 0; i < 4; i++) {
 		if (slots[i][0] < 0) continue;
 		snprintf(out, sizeof out, "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"job\":%ld,\"slot\":%d,\"pid\":%d}}\n", job, i, pid);
-		int r = send_line(out, slots[i][0]);
+		int r = -1;
+		for (int attempt = 0; attempt < 3; attempt++) {
+			r = send_line(out, slots[i][0]) < 0 ? -1 : wait_ack();
+			if (r <= 0) break;
+		}
 		close(slots[i][0]);
-		if (r < 0 || wait_ack() < 0) exit(1); /* hakod is gone */
+		if (r != 0) exit(1); /* hakod is gone, or never takes the fd */
 	}
 	snprintf(out, sizeof out, "{\"job\":%ld,\"pid\":%d}\n", job, pid);
 	if (send_line(out, -1) < 0) exit(1);

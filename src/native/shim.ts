@@ -129,7 +129,9 @@ export class ShimProcess {
       this.exited = options.spawner.spawn([...(slots as SpawnSlot[]), "pipe"], { detached: options.detached }).then(
         async (helper) => {
           this.spawned = helper.stdio;
-          this.wireControl(helper.stdio[3]!, resolvePid, options, plan);
+          // The plan goes out now; the pid counts once the helper's other sockets are ours too.
+          this.wireControl(helper.stdio[3]!, (pid) => void helper.ready.then(() => resolvePid(pid), rejectPid), options, plan);
+          await helper.ready.catch(() => {});
           // As Node's "close": the exit, and every stream of the helper's ended.
           const ended = helper.stdio.filter((x): x is Socket => x !== null).map((x) => new Promise<void>((r) => (x.destroyed ? r() : x.once("close", () => r()))));
           const [status] = await Promise.all([helper.exitCode, ...ended]);

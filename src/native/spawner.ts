@@ -12,10 +12,16 @@ import { SyscallError } from "../common/errors.ts";
 /** fd 0-3 of a helper: a socket to hakod, or /dev/null. */
 export type SpawnSlot = "pipe" | "ignore";
 
+/**
+ * A helper, as soon as its fd 3 is ours (to write its plan on while the
+ * spawner hands over the rest: the helper starts meanwhile).
+ */
 export interface SpawnedHelper {
   readonly pid: number;
-  /** hakod's end of each "pipe" slot of fds 0-3; null for "ignore". */
+  /** hakod's end of each "pipe" slot of fds 0-3; null for "ignore". Slot 3 is there at once, the others once `ready`. */
   readonly stdio: (Socket | null)[];
+  /** Every socket handed over. */
+  readonly ready: Promise<void>;
   /** The helper's exit status once the spawner reaped it (128+n for a signal). */
   readonly exitCode: Promise<number>;
 }
@@ -26,6 +32,9 @@ interface Job {
   reject: (err: Error) => void;
   exit: (code: number) => void;
   exitCode: Promise<number>;
+  allHere: () => void;
+  ready: Promise<void>;
+  failed: (err: Error) => void;
 }
 
 type SpawnerMessage = { job?: number; slot?: number; pid?: number; exit?: number; status?: number; error?: string };
@@ -63,8 +72,15 @@ export class Spawner {
     const id = this.#next++;
     let exit!: (code: number) => void;
     const exitCode = new Promise<number>((r) => (exit = r));
+    let allHere!: () => void;
+    let failed!: (err: Error) => void;
+    const ready = new Promise<void>((res, rej) => {
+      allHere = res;
+      failed = rej;
+    });
+    ready.catch(() => {});
     return new Promise<SpawnedHelper>((resolve, reject) => {
-      this.#jobs.set(id, { sockets: [null, null, null, null], resolve, reject, exit, exitCode });
+      this.#jobs.set(id, { sockets: [null, null, null, null], resolve, reject, exit, exitCode, allHere, ready, failed });
       this.#holdLoop();
       const kinds = [0, 1, 2, 3].map((i) => (slots[i] === "pipe" ? "p" : "n")).join("");
       this.#child.send({ spawn: id, slots: kinds, detached: options.detached ? 1 : 0 }, (err) => {
@@ -93,12 +109,16 @@ export class Spawner {
       handle?.destroy();
       return;
     }
-    if (typeof msg.slot === "number" && handle) {
+    if (typeof msg.slot === "number") {
+      if (!handle) return; // Node answered NACK: the spawner sends this one again
       job.sockets[msg.slot] = handle;
+      if (msg.slot === 3) job.resolve({ pid: msg.pid ?? 0, stdio: job.sockets, ready: job.ready, exitCode: job.exitCode });
     } else if (typeof msg.error === "string") {
       this.#settle(msg.job!, new SyscallError("spawn", 0, `the spawner could not start a helper: ${msg.error}`));
     } else if (typeof msg.pid === "number") {
-      job.resolve({ pid: msg.pid, stdio: job.sockets, exitCode: job.exitCode });
+      // Without an fd 3 (not a use of ours) the helper is whole only now.
+      job.resolve({ pid: msg.pid, stdio: job.sockets, ready: job.ready, exitCode: job.exitCode });
+      job.allHere();
     }
   }
 
@@ -109,6 +129,7 @@ export class Spawner {
     if (!job) return;
     for (const s of job.sockets) s?.destroy();
     job.reject(err);
+    job.failed(err);
     job.exit(125);
   }
 
