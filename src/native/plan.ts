@@ -237,6 +237,9 @@ class RecordWriter {
   }
 }
 
+/** The records of a filter already encoded: every exec of a container sends the same ~300 rules (plans are not changed once made). */
+const encodedSeccomp = new WeakMap<PlanSeccomp, Buffer[]>();
+
 /** Encodes a plan as the helper reads it, including the u32 length prefix. */
 export function encodePlan(plan: Plan): Buffer {
   const records: Buffer[] = [];
@@ -300,14 +303,20 @@ export function encodePlan(plan: Plan): Buffer {
   if (plan.consoleSocket !== undefined) add(Tag.ConsoleSocket, (w) => w.str(plan.consoleSocket!));
   if (plan.seccomp) {
     const s = plan.seccomp;
-    add(Tag.Seccomp, (w) => w.u32(s.defaultAction).u32(s.flags).strs(s.architectures));
-    for (const r of s.rules) {
-      add(Tag.SeccompRule, (w) => {
-        w.u32(r.action).str(r.syscall).u32(r.args.length);
-        for (const a of r.args) w.u32(a.index).u32(a.op).u64(a.value).u64(a.value2);
-      });
+    const known = encodedSeccomp.get(s);
+    if (known) records.push(...known);
+    else {
+      const from = records.length;
+      add(Tag.Seccomp, (w) => w.u32(s.defaultAction).u32(s.flags).strs(s.architectures));
+      for (const r of s.rules) {
+        add(Tag.SeccompRule, (w) => {
+          w.u32(r.action).str(r.syscall).u32(r.args.length);
+          for (const a of r.args) w.u32(a.index).u32(a.op).u64(a.value).u64(a.value2);
+        });
+      }
+      if (s.cacheFile) add(Tag.SeccompCache, (w) => w.str(s.cacheFile!));
+      encodedSeccomp.set(s, records.slice(from));
     }
-    if (s.cacheFile) add(Tag.SeccompCache, (w) => w.str(s.cacheFile!));
   }
   if (plan.pauseForHooks) add(Tag.PauseForHooks);
   for (const h of plan.startHooks ?? []) {
