@@ -52,10 +52,12 @@ export function logFiles(logPath: string): string[] {
   return existsSync(logPath) ? [...rotated, logPath] : rotated;
 }
 
-async function* linesOf(file: string): AsyncGenerator<string> {
+/** The lines of a file, up to byte `end` (exclusive) when given. */
+async function* linesOf(file: string, end?: number): AsyncGenerator<string> {
+  if (end === 0) return;
   const decoder = new StringDecoder("utf8");
   let rest = "";
-  for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 })) {
+  for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024, ...(end !== undefined ? { end: end - 1 } : {}) })) {
     rest += decoder.write(chunk as Buffer);
     let nl: number;
     while ((nl = rest.indexOf("\n")) >= 0) {
@@ -82,13 +84,13 @@ function wanted(e: LogEntry, o: LogReadOptions): boolean {
 export async function* readLogs(logPath: string, options: LogReadOptions = {}): AsyncGenerator<LogEntry> {
   const tail = options.tail;
   const files = logFiles(logPath);
-  // Where the live file ends now: following continues from there.
-  let offset = existsSync(logPath) ? statSync(logPath).size : 0;
+  // Where the live file ends now, at a line's end: following continues from there.
+  const offset = lineBoundary(logPath, existsSync(logPath) ? statSync(logPath).size : 0);
   if (tail !== undefined && tail >= 0) {
     const ring: LogEntry[] = [];
     if (tail > 0) {
       for (const file of files) {
-        for await (const line of linesOf(file)) {
+        for await (const line of linesOf(file, file === logPath ? offset : undefined)) {
           const e = parseLine(line);
           if (!e || !wanted(e, options)) continue;
           ring.push(e);
@@ -99,7 +101,8 @@ export async function* readLogs(logPath: string, options: LogReadOptions = {}): 
     yield* ring;
   } else {
     for (const file of files) {
-      for await (const line of linesOf(file)) {
+      // The live file only up to where following starts: what the process writes meanwhile comes once, from there.
+      for await (const line of linesOf(file, file === logPath ? offset : undefined)) {
         const e = parseLine(line);
         if (e && wanted(e, options)) yield e;
       }
@@ -107,6 +110,21 @@ export async function* readLogs(logPath: string, options: LogReadOptions = {}): 
   }
   if (!options.follow) return;
   yield* follow(logPath, offset, options);
+}
+
+/** `size` moved back to just after the last newline before it (a line being written is read by the follower, whole). */
+function lineBoundary(file: string, size: number): number {
+  if (size === 0) return 0;
+  const start = Math.max(0, size - 64 * 1024);
+  const buf = Buffer.alloc(size - start);
+  const fd = openSync(file, "r");
+  try {
+    const n = readSync(fd, buf, 0, buf.length, start);
+    const nl = buf.subarray(0, n).lastIndexOf(0x0a);
+    return nl < 0 ? start : start + nl + 1;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Polls the live file from `offset`; a rotation (the file shrank or changed inode) starts over at 0. */

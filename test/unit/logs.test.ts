@@ -1,0 +1,66 @@
+/**
+ * readLogs with follow: what the process writes while the existing log is
+ * being read comes exactly once (a CI run once saw a line twice), and a
+ * line half written when the read starts comes whole, from the follower.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readLogs, type LogEntry } from "../../src/engine/logs.ts";
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function logFile(): string {
+  const d = mkdtempSync(join(tmpdir(), "hako-logs-"));
+  dirs.push(d);
+  return join(d, "c-json.log");
+}
+
+const entry = (log: string): string => `${JSON.stringify({ log, stream: "stdout", time: new Date().toISOString() })}\n`;
+
+async function drain(it: AsyncGenerator<LogEntry>, first: Promise<IteratorResult<LogEntry>>): Promise<string[]> {
+  const out: string[] = [];
+  for (let r = await first; !r.done; r = await it.next()) out.push(r.value.log);
+  return out;
+}
+
+describe("readLogs", () => {
+  it("follow: a line written right as the read starts comes once", async () => {
+    const file = logFile();
+    writeFileSync(file, entry("line1\n"));
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    const it = readLogs(file, { follow: true, stopped });
+    const first = it.next(); // the size is taken now; the file is read after
+    appendFileSync(file, entry("line2\n"));
+    setTimeout(stop, 150);
+    assert.deepEqual(await drain(it, first), ["line1\n", "line2\n"]);
+  });
+
+  it("follow: a line half written when the read starts comes whole", async () => {
+    const file = logFile();
+    const line2 = entry("line2\n");
+    writeFileSync(file, entry("line1\n") + line2.slice(0, 10));
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    const it = readLogs(file, { follow: true, stopped });
+    const first = it.next();
+    appendFileSync(file, line2.slice(10));
+    setTimeout(stop, 150);
+    assert.deepEqual(await drain(it, first), ["line1\n", "line2\n"]);
+  });
+
+  it("without follow: the log as it was when the read started", async () => {
+    const file = logFile();
+    writeFileSync(file, entry("a\n") + entry("b\n"));
+    const it = readLogs(file, { tail: 1 });
+    const first = it.next();
+    appendFileSync(file, entry("c\n"));
+    assert.deepEqual(await drain(it, first), ["b\n"]);
+  });
+});
