@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "container.h"
 #include "msg.h"
+#include "netlink.h"
 #include "util.h"
 
 #include <errno.h>
@@ -143,6 +144,10 @@ static _Noreturn void init_child(struct plan *p, int sync, int fifo_fd)
 			child_fail(sync, "hostname", errno, 1, "sethostname %s: %s", p->hostname, strerror(errno));
 		if (p->domainname && setdomainname(p->domainname, strlen(p->domainname)) < 0)
 			child_fail(sync, "domainname", errno, 1, "setdomainname %s: %s", p->domainname, strerror(errno));
+	}
+	if (p->loopback_up && (p->clone_flags & CLONE_NEWNET)) {
+		int e = loopback_up();
+		if (e < 0) child_fail(sync, "network", -e, 1, "set lo up: %s", strerror(-e));
 	}
 	int has_mntns = (p->clone_flags & CLONE_NEWNS) != 0;
 	int rootfd = -1;

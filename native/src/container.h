@@ -21,6 +21,7 @@ int shim_main(struct plan *p);
 int shim_loop_main(int argc, char **argv); /* the shim after its re-exec from the binary on disk */
 int pin_main(int argc, char **argv); /* pin.c: the helper bound read-only, so no sealed copy per run */
 int spawner_main(int argc, char **argv); /* spawner.c: hakod's fork server for helpers */
+int trash_main(int argc, char **argv); /* trash.c: deletes what hakod moves into its trash, at idle priority */
 int run_plan(void); /* main.c: the plan on fd 3, executed */
 
 /* container.c: clone + id maps + cgroups; the caller does the handshake */

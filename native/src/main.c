@@ -85,6 +85,8 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "rootfs-tool") == 0) return rootfs_tool_main(argc - 1, argv + 1);
 	/* hakod pins the helper read-only once, instead of a sealed copy per run (pin.c). */
 	if (argc > 1 && (strcmp(argv[1], "pin") == 0 || strcmp(argv[1], "unpin") == 0)) return pin_main(argc - 1, argv + 1);
+	/* Deletes what hakod moves into its trash directory, off its event loop (trash.c). */
+	if (argc > 1 && strcmp(argv[1], "trash") == 0) return trash_main(argc - 1, argv + 1);
 	/* Links, addresses, routes for hakod's networks (netlink.c): host-side, one batch on stdin. */
 	if (argc > 1 && strcmp(argv[1], "netlink") == 0) return netlink_main(argc - 1, argv + 1);
 	/* The shim once its container runs (shim.c re-execs itself from disk; no plan any more). */

@@ -9,4 +9,11 @@
 
 int netlink_main(int argc, char **argv);
 
+/*
+ * Sets lo up in the calling process's network namespace (a container's
+ * init in its new one, before it execs): what hakod's network service
+ * would otherwise do in a batch of its own at every start. 0 or -errno.
+ */
+int loopback_up(void);
+
 #endif

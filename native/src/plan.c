@@ -143,6 +143,7 @@ int plan_decode(const uint8_t *buf, size_t len, struct plan *p, const char **why
 			p->cap_ambient = rd_u64(&r);
 			break;
 		case T_NO_NEW_PRIVS: p->no_new_privs = 1; break;
+		case T_LOOPBACK_UP: p->loopback_up = 1; break;
 		case T_RLIMIT: {
 			struct rlimit_entry *l = GROW(p->rlimits, p->nrlimits);
 			l->resource = rd_u32(&r);

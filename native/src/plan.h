@@ -63,6 +63,7 @@ enum plan_tag {
 	T_SHIM_DIR = 42,     /* str: shim mode, its state dir (shim.pid, attach.sock, exit.json) */
 	T_LOG = 43,          /* str path, u64 max size (0: no rotation), u32 max files: the json-file log */
 	T_STDIO = 44,        /* u32 STDIO_* flags */
+	T_LOOPBACK_UP = 45,  /* (empty): lo up in the new network namespace before exec (hakod's containers) */
 	T_MAX
 };
 
@@ -137,6 +138,7 @@ struct plan {
 	int has_oom_score_adj; int32_t oom_score_adj;
 	int has_caps; uint64_t cap_bounding, cap_effective, cap_inheritable, cap_permitted, cap_ambient;
 	int no_new_privs;
+	int loopback_up;
 	struct rlimit_entry *rlimits; size_t nrlimits;
 	int has_user; uint32_t uid, gid; uint32_t *gids; size_t ngids;
 	int has_umask; uint32_t umask;

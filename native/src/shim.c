@@ -99,7 +99,8 @@ static struct {
 	int throttled;                /* output not read: a client is CLIENT_OUT_CAP behind */
 	struct timespec unthrottled;  /* when that last ended */
 	int finished;
-} S = { .listen_fd = -1, .sfd = -1, .master = -1, .out_fd = { -1, -1, -1 }, .in_fd = -1 };
+	int mnt_hold;                 /* the process's mount namespace (hold_mount_namespace) */
+} S = { .listen_fd = -1, .sfd = -1, .master = -1, .out_fd = { -1, -1, -1 }, .in_fd = -1, .mnt_hold = -1 };
 
 static char iobuf[READ_CHUNK];
 
@@ -481,6 +482,14 @@ static _Noreturn void end(int code)
 		if (c->flags < 0) c->flags = 0; /* no H yet: it still gets what is queued and the exit */
 		client_send(c, 'X', x, 4, 1);
 	}
+	/*
+	 * Whoever listened has the exit now (or queued, if slow): the mounts go
+	 * here, not after a slow reader, and shim.pid with them, which tells a
+	 * new start of this container that its layer is free again.
+	 */
+	if (S.mnt_hold >= 0) close(S.mnt_hold);
+	S.mnt_hold = -1;
+	unlink(S.pid_path);
 	struct timespec progress;
 	clock_gettime(CLOCK_MONOTONIC, &progress);
 	for (;;) {
@@ -502,7 +511,6 @@ static _Noreturn void end(int code)
 			if (c->out.len != before) clock_gettime(CLOCK_MONOTONIC, &progress);
 		}
 	}
-	unlink(S.pid_path);
 	_exit(0);
 }
 
@@ -552,6 +560,8 @@ static void update_throttle(void)
 }
 
 static void reexec_from_disk(void);
+static void hold_mount_namespace(void);
+static int child_ends_soon(void);
 
 static void event_loop(void)
 {
@@ -769,17 +779,50 @@ int shim_main(struct plan *p)
 	} else if (S.in_fd >= 0) {
 		fcntl(S.in_fd, F_SETFL, fcntl(S.in_fd, F_GETFL) | O_NONBLOCK);
 	}
+	hold_mount_namespace();
 	ctl_printf("running");
 	close(g_ctl_fd);
 	g_ctl_fd = -1; /* a later error line must not land on a reused fd */
 	if (chdir("/") < 0) {} /* hold no directory of the caller's */
-	reexec_from_disk();
-	/* Still on the sealed copy (another binary on disk now): the same loop, here. */
+	if (!child_ends_soon()) reexec_from_disk();
+	/* On the set-up's image (a process that ended at once, or no loop binary on disk): the same loop, here. */
 	release_plan(p);
 	S.p = NULL;
 	malloc_trim(0); /* an idle shim keeps what it needs, nothing of the set-up */
 	event_loop();
 	return 0;
+}
+
+/*
+ * The process's mount namespace, held open for the shim's life (the fd is
+ * not close-on-exec, so the loop image keeps it). Without it, the exit of
+ * the process's last task tears the namespace down (its overlay and every
+ * other mount, with an RCU grace period) before the kernel tells the shim:
+ * ~1 ms between the process ending and hakod hearing of it. Held, the
+ * teardown comes once exit.json is written and the X frames are sent (end).
+ */
+static void hold_mount_namespace(void)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/ns/mnt", S.child);
+	S.mnt_hold = open(path, O_RDONLY | O_CLOEXEC); /* -1: only a faster exit is lost */
+}
+
+/*
+ * A process that ends at once (`docker run --rm busybox true`) ends before a
+ * re-exec would have paid off; the re-exec then only competes for a CPU with
+ * hakod, which has the exit to handle. So wait a moment for SIGCHLD first
+ * (read nothing: the loop, on whichever image, reads it). Output and clients
+ * wait at most that long.
+ */
+#define SHIM_GRACE_MS 10
+
+static int child_ends_soon(void)
+{
+	struct pollfd p = { S.sfd, POLLIN, 0 };
+	int r;
+	while ((r = poll(&p, 1, SHIM_GRACE_MS)) < 0 && errno == EINTR) {}
+	return r > 0;
 }
 
 /* ------------------------------------------------------------------ re-exec */
@@ -832,7 +875,7 @@ static void reexec_from_disk(void)
 	snprintf(words[k++], sizeof words[0], "logmax=%llu,%u", (unsigned long long)S.p->log_max_size, S.p->log_max_files);
 	snprintf(words[k++], sizeof words[0], "child=%d", S.child);
 	snprintf(words[k++], sizeof words[0], "stdio=%u,%d", S.stdio_flags, S.tty);
-	snprintf(words[k++], sizeof words[0], "fds=%d,%d,%d,%d,%d", S.listen_fd, S.out_fd[1], S.out_fd[2], S.in_fd, S.master);
+	snprintf(words[k++], sizeof words[0], "fds=%d,%d,%d,%d,%d,%d", S.listen_fd, S.out_fd[1], S.out_fd[2], S.in_fd, S.master, S.mnt_hold);
 	int len = snprintf(words[k], sizeof words[0], "clients=");
 	for (int i = 0; i < S.nclients && len < (int)sizeof words[0] - 16; i++)
 		len += snprintf(words[k] + len, sizeof words[0] - (size_t)len, "%s%d", i ? "," : "", S.clients[i]->fd);
@@ -851,6 +894,7 @@ static void reexec_from_disk(void)
 	for (int i = 1; i <= 2; i++) fds[nfds++] = S.out_fd[i];
 	fds[nfds++] = S.in_fd;
 	fds[nfds++] = S.master;
+	fds[nfds++] = S.mnt_hold;
 	for (int i = 0; i < S.nclients; i++) fds[nfds++] = S.clients[i]->fd;
 	for (int i = 0; i < nfds; i++)
 		if (fds[i] >= 0) fcntl(fds[i], F_SETFD, 0);
@@ -879,7 +923,7 @@ int shim_loop_main(int argc, char **argv)
 	const char *dir = NULL, *log = NULL;
 	unsigned long long log_max = 0;
 	unsigned log_files = 1;
-	int fds[5] = { -1, -1, -1, -1, -1 }, clients[MAX_CLIENTS], nclients = 0;
+	int fds[6] = { -1, -1, -1, -1, -1, -1 }, clients[MAX_CLIENTS], nclients = 0;
 	g_ctl_fd = -1; /* fd 3 is somebody else here */
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -888,7 +932,7 @@ int shim_loop_main(int argc, char **argv)
 		else if (!strncmp(a, "logmax=", 7)) sscanf(a + 7, "%llu,%u", &log_max, &log_files);
 		else if (!strncmp(a, "child=", 6)) S.child = atoi(a + 6);
 		else if (!strncmp(a, "stdio=", 6)) sscanf(a + 6, "%u,%d", &S.stdio_flags, &S.tty);
-		else if (!strncmp(a, "fds=", 4)) parse_ints(a + 4, fds, 5);
+		else if (!strncmp(a, "fds=", 4)) parse_ints(a + 4, fds, 6);
 		else if (!strncmp(a, "clients=", 8)) nclients = parse_ints(a + 8, clients, MAX_CLIENTS);
 	}
 	if (!dir || S.child <= 0 || fds[0] < 0) {
@@ -906,7 +950,8 @@ int shim_loop_main(int argc, char **argv)
 	S.out_fd[2] = fds[2];
 	S.in_fd = fds[3];
 	S.master = fds[4];
-	for (int i = 0; i < 5; i++)
+	S.mnt_hold = fds[5];
+	for (int i = 0; i < 6; i++)
 		if (fds[i] >= 0) fcntl(fds[i], F_SETFD, FD_CLOEXEC);
 	/* SIGCHLD stayed blocked across the exec: an exit meanwhile is pending, not lost. */
 	sigset_t set;

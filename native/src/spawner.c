@@ -18,6 +18,10 @@
  *   ← {"job":J,"pid":P} once every socket is on its way
  *   ← {"exit":J,"status":S} when the child is reaped
  *
+ * With --parent-slice-us N it first asks the scheduler for a short slice
+ * for hakod's main thread (sched.c): the event loop then wakes promptly
+ * even when a container process holds the CPU it wakes on.
+ *
  * The sockets are stream socketpairs, as Node's own spawn makes them.
  */
 #define _GNU_SOURCE
@@ -229,6 +233,9 @@ int spawner_main(int argc, char **argv)
 		fprintf(stderr, "hako-shim spawner: no NODE_CHANNEL_FD (hakod starts it with an ipc channel)\n");
 		return 2;
 	}
+	/* --parent-slice-us N: hakod's event loop (its main thread: its pid) asks for a short slice (sched.c). */
+	if (argc > 2 && strcmp(argv[1], "--parent-slice-us") == 0 && request_short_slice(getppid(), (unsigned)atoi(argv[2])) < 0)
+		fprintf(stderr, "hako-shim spawner: a %s µs slice for hakod: %s (left as it is)\n", argv[2], strerror(errno));
 	ipc = atoi(fd);
 	unsetenv("NODE_CHANNEL_FD");
 	unsetenv("NODE_CHANNEL_SERIALIZATION_MODE");

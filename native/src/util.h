@@ -31,4 +31,7 @@ int open_in_root(int rootfd, const char *path, int flags, mode_t mode);
 /* mkdir -p inside root, same guarantees; the last component a file when as_file. */
 int mkdir_in_root(int rootfd, const char *path, mode_t mode, int as_file);
 
+/* sched.c: a short EEVDF slice for a latency-bound thread (not inherited by its children). */
+int request_short_slice(pid_t tid, unsigned slice_us);
+
 #endif

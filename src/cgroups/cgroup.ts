@@ -4,7 +4,7 @@
  * drivers differ in file names and in how controllers are enabled.
  */
 import { posix } from "node:path";
-import { appendFileSync, existsSync, readdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import type { LinuxResources } from "../spec/oci-runtime.ts";
 import {
   FailedPreconditionError,
@@ -172,6 +172,34 @@ export function appendCgroupLine(file: string, line: string): void {
     appendFileSync(file, `${line}\n`);
   } catch (err) {
     throw cgroupIoError(`write "${line}" to`, file, err);
+  }
+}
+
+/** Several rule lines to one file, one write each (as appendCgroupLine), through one open. */
+export function appendCgroupLines(file: string, lines: readonly string[]): void {
+  let fd: number | undefined;
+  let line = lines[0] ?? "";
+  try {
+    fd = openSync(file, "a");
+    for (line of lines) writeSync(fd, `${line}\n`);
+  } catch (err) {
+    throw cgroupIoError(`write "${line}" to`, file, err);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Removes an empty leaf cgroup: true when it is gone (or was). False when
+ * something is left in it (processes, sub-cgroups, a fake tree's files),
+ * for the caller's thorough path.
+ */
+export function rmdirIfEmpty(dir: string): boolean {
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch (err) {
+    return errnoOf(err) === "ENOENT";
   }
 }
 

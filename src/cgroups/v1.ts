@@ -9,6 +9,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from "nod
 import { posix } from "node:path";
 import {
   appendCgroupLine,
+  appendCgroupLines,
   cgroupIoError,
   checkHugepageSize,
   killAndWait,
@@ -23,6 +24,7 @@ import {
   readOptionalFile,
   createOrUndo,
   removeCgroupTree,
+  rmdirIfEmpty,
   sleepSync,
   writeCgroupFile,
 } from "./cgroup.ts";
@@ -244,6 +246,8 @@ export class CgroupV1 implements Cgroup {
 
   destroy(): void {
     if (!this.exists()) return; // destroyed already (the exit did it before rm)
+    // The usual case: the processes are gone and nothing was made inside, one rmdir each.
+    if (this.#hierarchies.every((h) => rmdirIfEmpty(h.dir))) return;
     // A frozen task does not act on SIGKILL until thawed.
     const freezer = this.#dirOf("freezer");
     const state = freezer ? readOptionalFile(posix.join(freezer, "freezer.state"))?.trim() : undefined;
@@ -383,8 +387,36 @@ function resolveDir(m: V1Mount, path: string, own: Map<string, string>): string 
  * parent's values down every level that is still empty.
  */
 function makeDirs(h: Hierarchy): string[] {
-  const created: string[] = [];
   const isCpuset = h.controllers.includes("cpuset");
+  // The usual case: the parent is there (an earlier container's) with its cpuset filled.
+  const parent = posix.dirname(h.dir);
+  if (h.dir !== h.mountPoint && tryMkdir(h.dir)) {
+    if (!isCpuset) return [h.dir];
+    const values = ["cpuset.cpus", "cpuset.mems"].map((f) => (readOptionalFile(posix.join(parent, f)) ?? "").trim());
+    if (values.every((v) => v !== "")) {
+      writeCgroupFile(posix.join(h.dir, "cpuset.cpus"), values[0]!);
+      writeCgroupFile(posix.join(h.dir, "cpuset.mems"), values[1]!);
+      return [h.dir];
+    }
+    return [h.dir, ...walkDirs(h, isCpuset)];
+  }
+  return walkDirs(h, isCpuset);
+}
+
+/** mkdir that says whether it made the directory; false when the parent is missing or it exists already. */
+function tryMkdir(dir: string): boolean {
+  try {
+    mkdirSync(dir);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "EEXIST") return false;
+    throw cgroupIoError("create", dir, err);
+  }
+}
+
+function walkDirs(h: Hierarchy, isCpuset: boolean): string[] {
+  const created: string[] = [];
   let current = h.mountPoint;
   for (const part of h.dir.slice(h.mountPoint.length).split("/").filter(Boolean)) {
     const parent = current;
@@ -545,8 +577,12 @@ export function deviceRule(d: LinuxDeviceCgroup): string {
  * "deny a" starts from an empty allow-list.
  */
 function applyDevices(dir: string, devices: LinuxDeviceCgroup[]): void {
-  for (const d of devices) {
-    appendCgroupLine(posix.join(dir, d.allow ? "devices.allow" : "devices.deny"), deviceRule(d));
+  // In order, each run of allows or denies through one open.
+  for (let i = 0; i < devices.length; ) {
+    const allow = devices[i]!.allow;
+    const run: string[] = [];
+    for (; i < devices.length && devices[i]!.allow === allow; i++) run.push(deviceRule(devices[i]!));
+    appendCgroupLines(posix.join(dir, allow ? "devices.allow" : "devices.deny"), run);
   }
 }
 

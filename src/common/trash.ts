@@ -6,6 +6,9 @@
  * free at once, and a crash leaves it whole in the trash, never half of it
  * in the store) and deleted in the background, one at a time. What a crash
  * left in a trash is deleted the first time that trash is used again.
+ *
+ * hakod hands its trash to a deleter process (native/src/trash.c, at idle
+ * priority): deleting here costs the event loop a callback per file.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
@@ -35,6 +38,8 @@ export class Trash {
   readonly dir: string;
   #queue: Promise<void> = Promise.resolve();
   #swept = false;
+  /** Another process deletes what lands here (delegate). */
+  #delegated = false;
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -65,18 +70,41 @@ export class Trash {
     this.#delete(dest);
   }
 
+  /**
+   * From now on another process deletes what lands here (it watches the
+   * directory); `false` takes the deleting back, with what it left.
+   */
+  delegate(on: boolean): void {
+    this.#delegated = on;
+    if (!on) {
+      this.#swept = false;
+      this.#sweepOnce();
+    }
+  }
+
   /** Resolves once everything discarded so far is deleted (shutdown, tests). */
-  drained(): Promise<void> {
-    return this.#queue;
+  async drained(): Promise<void> {
+    await this.#queue;
+    // The deleter's progress shows as an emptier directory; give it a few seconds.
+    for (let i = 0; this.#delegated && i < 1000 && this.#entries().length > 0; i++) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  #entries(): string[] {
+    try {
+      return readdirSync(this.dir);
+    } catch {
+      return [];
+    }
   }
 
   #delete(p: string): void {
+    if (this.#delegated) return;
     // A failure leaves the entry for the next sweep; the store never sees it again either way.
     this.#queue = this.#queue.then(() => rm(p, { recursive: true, force: true, maxRetries: 2 }).catch(() => {}));
   }
 
   #sweepOnce(): void {
-    if (this.#swept) return;
+    if (this.#swept || this.#delegated) return;
     this.#swept = true;
     let left: string[] = [];
     try {

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:f
 import { Trash } from "../common/trash.ts";
 import path from "node:path";
 import { ConflictError, InvalidArgumentError, NotFoundError, errorMessage, isErrno } from "../common/errors.ts";
-import { writeFileAtomic } from "../common/fs.ts";
+import { writeFilesAtomic } from "../common/fs.ts";
 import type { ContainerConfig, ContainerStatusName, Health, HostConfig, NetworkSettings } from "../spec/docker-api.ts";
 import type { MountPointRecord } from "./types.ts";
 
@@ -241,8 +241,13 @@ export class ContainerStore {
     };
     const last = this.#written.get(record.ID);
     this.#written.delete(record.ID); // a failed write leaves nothing to trust
-    if (next.hostConfig !== last?.hostConfig) writeFileAtomic(p.hostConfig, next.hostConfig, 0o644);
-    if (next.config !== last?.config) writeFileAtomic(p.config, next.config, 0o600, next.settled === last?.settled ? "atomic" : "durable");
+    // A create writes both files: together, so one commit takes both (writeFilesAtomic).
+    const durable: { file: string; data: string; mode: number }[] = [];
+    const runtimeOnly: typeof durable = [];
+    if (next.hostConfig !== last?.hostConfig) durable.push({ file: p.hostConfig, data: next.hostConfig, mode: 0o644 });
+    if (next.config !== last?.config) (next.settled === last?.settled ? runtimeOnly : durable).push({ file: p.config, data: next.config, mode: 0o600 });
+    if (durable.length) writeFilesAtomic(durable);
+    if (runtimeOnly.length) writeFilesAtomic(runtimeOnly, "atomic");
     this.#written.set(record.ID, next);
   }
 

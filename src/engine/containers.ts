@@ -17,7 +17,7 @@ import { chainIds, shortId } from "../image/ids.ts";
 import type { ImageService } from "../image/service.ts";
 import { familiarString, parseReference } from "../image/reference.ts";
 import { PlanMode } from "../native/plan.ts";
-import { ShimConnection, readExitFile, shimAlive, startContainerShim, type AttachFlags } from "../native/container-shim.ts";
+import { ShimConnection, readExitFile, readShimPid, shimAlive, shimReleased, startContainerShim, type AttachFlags } from "../native/container-shim.ts";
 import { planContainer } from "../runtime/plan.ts";
 import { parseSignal, withDeviceRules } from "../runtime/runtime.ts";
 import { processStartTime } from "../runtime/state.ts";
@@ -102,6 +102,8 @@ export class ContainerService {
   /** Attach requests for a container that is not running yet: connected when it starts, before it execs. */
   /** The spec each running container started with (spec.json, read once): what its execs are planned from. */
   private readonly specs = new Map<string, { startedAt: string; spec: Spec }>();
+  /** Each container's shim of its last start: a new start waits for it to be gone (shimReleased). */
+  private readonly shims = new Map<string, number>();
   private readonly pendingAttach = new Map<string, { flags: AttachFlags; resolve: (c: ShimConnection) => void; reject: (e: unknown) => void }[]>();
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private readonly removing = new Set<string>();
@@ -165,6 +167,7 @@ export class ContainerService {
     for (const c of this.store.list()) {
       if (!c.State.Running) continue;
       if (shimAlive(this.shimDir(c.ID))) {
+        this.shims.set(c.ID, readShimPid(this.shimDir(c.ID))!);
         try {
           await this.watch(c.ID, 0);
           continue;
@@ -359,12 +362,16 @@ export class ContainerService {
     const cgroup = this.cgroup(c.ID);
     cgroup.create(withDeviceRules(spec));
     const shimDir = this.shimDir(c.ID);
+    await shimReleased(this.shims.get(c.ID), shimDir);
     await releaseSlirp(shimDir).catch(() => {});
     rmSync(shimDir, { recursive: true, force: true });
     mkdirSync(shimDir, { recursive: true, mode: 0o700 });
     const root = this.rootfsOf(c.ID);
+    // Docker's sandboxes have lo up; a namespace of its own gets it from the process, before it execs.
+    const ownNetns = (spec.linux?.namespaces ?? []).some((n) => n.type === "network" && !n.path);
     try {
       const plan = planContainer(spec, {
+        loopbackUp: ownNetns,
         bundle: this.store.paths(c.ID).dir,
         mode: PlanMode.Run,
         cgroup,
@@ -383,23 +390,29 @@ export class ContainerService {
         openStdin: Boolean(c.Config.OpenStdin),
         stdinOnce: Boolean(c.Config.StdinOnce),
       });
+      this.shims.set(c.ID, handle.shimPid);
       let watch: ShimConnection;
       let oomBefore: number;
+      // The connections wait at attach.sock until start, so they are made while the networks are
+      // joined. Attachers first, then the watcher: no output and no exit can slip past them.
+      const attachers = this.pendingAttach.get(c.ID) ?? [];
+      this.pendingAttach.delete(c.ID);
+      const connecting = attachers.map((p) => ShimConnection.connect(shimDir, p.flags));
+      const watching = ShimConnection.connect(shimDir, { watch: true });
+      for (const conn of [watching, ...connecting]) conn.catch(() => {}); // handled below, after the networks
       try {
-        await this.attachNetworks(c, handle.pid);
+        await this.attachNetworks(c, handle.pid, ownNetns);
         oomBefore = safe(() => cgroup.oomKillCount(), 0);
-        // Attachers first, then the watcher: no output and no exit can slip past them.
-        for (const p of this.pendingAttach.get(c.ID) ?? []) {
-          ShimConnection.connect(shimDir, p.flags).then(p.resolve, p.reject);
-        }
-        this.pendingAttach.delete(c.ID);
-        watch = await ShimConnection.connect(shimDir, { watch: true });
+        watch = await watching;
       } catch (err) {
+        for (const conn of [watching, ...connecting]) conn.then((x) => x.close(), () => {});
         // A process that failed its own set-up meanwhile (exec: not found) took its namespaces and its shim along: its error is the one.
         const own = await handle.setupFailure();
         handle.abort();
+        for (const p of attachers) p.reject(own ?? err);
         throw own ?? err;
       }
+      connecting.forEach((conn, i) => conn.then(attachers[i]!.resolve, attachers[i]!.reject));
       this.live.set(c.ID, { watch, oomBefore });
       try {
         await handle.start();
@@ -462,7 +475,7 @@ export class ContainerService {
    * process waits in its new namespace, so it execs with its interfaces,
    * published ports, /etc/hosts and resolv.conf in place.
    */
-  private async attachNetworks(c: ContainerRecord, pid: number): Promise<void> {
+  private async attachNetworks(c: ContainerRecord, pid: number, loopbackUp: boolean): Promise<void> {
     const networks = this.opts.networks;
     if (!networks || c.Config.NetworkDisabled) return;
     // A restart after an exit the engine saw no release for (hakod was down).
@@ -485,6 +498,7 @@ export class ContainerService {
       hostsPath: c.HostsPath,
       resolvConfPath: c.ResolvConfPath,
       stateDir: this.shimDir(c.ID),
+      loopbackUp,
     });
     this.publishNetworkEvents("connect", c.ID, this.opts.networks?.endpointsOf(c.ID) ?? {});
   }
@@ -573,9 +587,9 @@ export class ContainerService {
       Error: exit?.error ?? "",
     };
     c.State.Status = statusOf(c.State);
-    // rm -f killed it: the record goes in a moment, nothing of this needs to reach the disk.
+    // rm -f killed it, or --rm: the record goes in a moment, nothing of this needs to reach the disk.
     const removing = this.removing.has(id);
-    if (!removing) this.store.save(c);
+    if (!removing && !c.HostConfig.AutoRemove) this.store.save(c);
     // Read before the release forgets them: dockerd reports the disconnects after "die".
     const endpoints = this.opts.networks?.endpointsOf(id) ?? {};
     this.releaseNetworks(id);
@@ -778,6 +792,7 @@ export class ContainerService {
       rmSync(this.shimDir(c.ID), { recursive: true, force: true });
       this.store.remove(c.ID);
       this.specs.delete(c.ID);
+      this.shims.delete(c.ID);
       this.names.releaseId(c.ID);
       this.releaseNetworks(c.ID);
       // Attach requests waiting for a start that will never come.

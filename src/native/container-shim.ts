@@ -407,7 +407,11 @@ export function readShimPid(shimDir: string): number | undefined {
 /** True while shim.pid names a live hako-shim (not another process that got its pid since). */
 export function shimAlive(shimDir: string): boolean {
   const pid = readShimPid(shimDir);
-  if (pid === undefined) return false;
+  return pid !== undefined && isLiveShim(pid);
+}
+
+/** True while `pid` is a hako-shim that has not exited (a zombie has). */
+export function isLiveShim(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
@@ -425,5 +429,21 @@ export function shimAlive(shimDir: string): boolean {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0]!.includes("hako-shim");
   } catch {
     return false;
+  }
+}
+
+/**
+ * Resolves once a shim has let its process's mount namespace go. It holds
+ * it past the process's exit (shim.c, hold_mount_namespace), so the
+ * overlay of the container's last run lives a moment past the exit hakod
+ * hears of: a new start waits rather than mount the same layer beside it.
+ * The shim lets go, and removes shim.pid, once it has told its clients
+ * the exit (or it is gone).
+ */
+export async function shimReleased(pid: number | undefined, shimDir: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  // shim.pid goes as the namespace does, before the shim waits on slow attach clients.
+  while (pid !== undefined && readShimPid(shimDir) === pid && isLiveShim(pid) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1));
   }
 }

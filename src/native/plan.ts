@@ -50,6 +50,7 @@ export enum Tag {
   ShimDir = 42,
   Log = 43,
   Stdio = 44,
+  LoopbackUp = 45,
 }
 
 export enum PlanMode {
@@ -198,6 +199,8 @@ export interface Plan {
   preserveFds?: number;
   targetPid?: number;
   waitStart?: boolean;
+  /** lo up in the new network namespace before exec (hakod's containers: Docker's sandboxes have it up). */
+  loopbackUp?: boolean;
   shim?: PlanShim;
 }
 
@@ -326,6 +329,7 @@ export function encodePlan(plan: Plan): Buffer {
   if (plan.preserveFds) add(Tag.PreserveFds, (w) => w.u32(plan.preserveFds!));
   if (plan.targetPid !== undefined) add(Tag.TargetPid, (w) => w.u32(plan.targetPid!));
   if (plan.waitStart) add(Tag.WaitStart);
+  if (plan.loopbackUp) add(Tag.LoopbackUp);
   if (plan.shim) {
     const s = plan.shim;
     add(Tag.ShimDir, (w) => w.str(s.dir));

@@ -45,8 +45,10 @@ export class Spawner {
   #next = 1;
   #failure: Error | undefined;
 
-  constructor(helper: string) {
-    this.#child = spawn(helper, ["spawner"], { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "json" });
+  /** `parentSliceUs`: the spawner first asks for a slice this short for the calling process's main thread (native/src/sched.c). */
+  constructor(helper: string, options: { parentSliceUs?: number } = {}) {
+    const args = options.parentSliceUs ? ["spawner", "--parent-slice-us", String(options.parentSliceUs)] : ["spawner"];
+    this.#child = spawn(helper, args, { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "json" });
     this.#child.on("message", (msg: SpawnerMessage, handle?: Socket) => this.#onMessage(msg, handle));
     this.#child.on("error", (err) => this.#fail(err));
     this.#child.on("exit", (code, signal) => this.#fail(new Error(`the spawner exited (${signal ?? code})`)));
@@ -148,8 +150,8 @@ export function currentSpawner(): Spawner | undefined {
 }
 
 /** Starts the daemon's spawner; returns its stop. */
-export function startSpawner(helper: string): () => void {
-  const s = new Spawner(helper);
+export function startSpawner(helper: string, options: { parentSliceUs?: number } = {}): () => void {
+  const s = new Spawner(helper, options);
   daemonSpawner = s;
   return () => {
     if (daemonSpawner === s) daemonSpawner = undefined;

@@ -160,6 +160,8 @@ export interface ContainerNetworkInput {
   hostResolvConf?: string;
   /** The container's run state dir (the shim's): slirp4netns keeps its pid and API socket there. */
   stateDir?: string;
+  /** Its process set lo up itself (hakod's plans ask for it). */
+  loopbackUp?: boolean;
 }
 
 
@@ -196,6 +198,7 @@ export async function attachContainer(svc: NetworkService, input: ContainerNetwo
         ...(ip ? { ip } : {}),
         ...(ep?.Aliases?.length ? { aliases: ep.Aliases } : {}),
         ...(ep?.MacAddress ? { macAddress: ep.MacAddress } : {}),
+        ...(input.loopbackUp ? { loopbackUp: true } : {}),
       });
     }
     if (kind !== "host" && kind !== "container") {

@@ -175,6 +175,8 @@ export interface ConnectOptions {
   ip?: string;
   aliases?: string[];
   macAddress?: string;
+  /** lo is up already: the container's process set it before it exec'd (hakod's plans ask for it). */
+  loopbackUp?: boolean;
 }
 
 export type NetworkFilters = Record<string, string[]>;
@@ -314,7 +316,23 @@ export class NetworkService {
 
   /** Endpoints come and go with containers, and start-up reconciles them with the live ones: those writes are "atomic". */
   private persist(durability: Durability = "durable"): void {
+    this.persistPending = false;
     writeFileAtomic(this.file, JSON.stringify(this.data, null, 2) + "\n", 0o600, durability);
+  }
+
+  private persistPending = false;
+
+  /**
+   * An endpoint change, written at the end of this turn of the event loop
+   * (one write for what a turn changed): a start's connect and an exit's
+   * release do not wait for the file, which start-up reconciles anyway.
+   */
+  private persistSoon(): void {
+    if (this.persistPending) return;
+    this.persistPending = true;
+    setImmediate(() => {
+      if (this.persistPending) this.persist("atomic");
+    });
   }
 
   private ensurePredefined(): void {
@@ -394,7 +412,7 @@ export class NetworkService {
         void this.netfilter.unpublish(id).then(() => this.ports.release(id), () => {});
       }
     }
-    this.persist("atomic");
+    this.persistSoon();
   }
 
   // ---------------------------------------------------------------- lookup
@@ -736,16 +754,17 @@ export class NetworkService {
     if (opts.ip && !this.userNetwork(net)) {
       throw new InvalidArgumentError("user specified IP address is supported on user defined networks only");
     }
+    const netnsIno = netnsInode(container.pid);
     const ep: EndpointRecord = {
       containerId: container.id,
       name,
       endpointId: newId(),
       pid: container.pid,
-      ...(netnsInode(container.pid) !== undefined ? { netnsIno: netnsInode(container.pid)! } : {}),
+      ...(netnsIno !== undefined ? { netnsIno } : {}),
       aliases: [...new Set(aliases)],
       ...(opts.ip ? { requestedIp: opts.ip } : {}),
     };
-    if (net.Driver === "null") {
+    if (net.Driver === "null" && !opts.loopbackUp) {
       // --network none: the namespace has lo only, and lo up, as Docker's.
       await runNetlink([{ op: "netns", netns: container.pid }, { op: "link-set", name: "lo", up: true }]);
     }
@@ -764,7 +783,7 @@ export class NetworkService {
           mtu: this.bridgeSpec(net).mtu,
           ...(mac ? { mac } : {}),
           ...(gatewayRoute && !net.Internal ? { gateway: net.gateway! } : {}),
-          loopback: others.length === 0,
+          loopback: others.length === 0 && !opts.loopbackUp,
         });
         Object.assign(ep, { ip, prefixLen, mac: att.mac, hostIfName: att.hostIfName, ifName: att.ifName, gatewayRoute: gatewayRoute && !net.Internal });
       } catch (err) {
@@ -774,7 +793,7 @@ export class NetworkService {
       }
     }
     net.endpoints[container.id] = ep;
-    this.persist("atomic");
+    this.persistSoon();
     this.notifyNames(net);
     return this.endpointSettings(net, ep);
   }
@@ -839,7 +858,7 @@ export class NetworkService {
       if (ep.hostIfName) await this.driver.detach(ep.hostIfName);
       if (ep.ip) this.ipam.release(net.Id, ep.ip);
       delete net.endpoints[containerId];
-      this.persist("atomic");
+      this.persistSoon();
       this.notifyNames(net);
     });
   }
@@ -864,7 +883,7 @@ export class NetworkService {
       this.ipam.releaseOwner(containerId);
       const hadPorts = this.data.published[containerId] !== undefined;
       delete this.data.published[containerId];
-      if (changed || hadPorts) this.persist("atomic");
+      if (changed || hadPorts) this.persistSoon();
       if (hadPorts) {
         await this.netfilter.unpublish(containerId);
         this.ports.release(containerId);
@@ -967,6 +986,7 @@ export class NetworkService {
    */
   shutdown(opts: { removeUnused?: boolean } = {}): Promise<void> {
     return this.lock.run(async () => {
+      if (this.persistPending) this.persist("atomic");
       await this.observer?.close?.();
       if (!opts.removeUnused) return;
       this.sweepStale();

@@ -75,6 +75,8 @@ export interface ContainerPlanContext {
   seccompCacheDir?: string;
   /** A mount for root.path itself (the image's layers), made inside the container's namespace. */
   rootfsMount?: { type: string; source: string; options: string[]; cwd?: string };
+  /** Set lo up in a new network namespace (not an OCI runtime's job: hakod asks for it). */
+  loopbackUp?: boolean;
 }
 
 export function planContainer(spec: Spec, ctx: ContainerPlanContext): Plan {
@@ -164,6 +166,7 @@ export function planContainer(spec: Spec, ctx: ContainerPlanContext): Plan {
   if (ctx.consoleSocket) plan.consoleSocket = ctx.consoleSocket;
   if (ctx.pauseForHooks) plan.pauseForHooks = true;
   if (ctx.waitStart) plan.waitStart = true;
+  if (ctx.loopbackUp) plan.loopbackUp = true;
   if (ctx.preserveFds) plan.preserveFds = ctx.preserveFds;
   const startHooks = spec.hooks?.startContainer ?? [];
   if (startHooks.length) {

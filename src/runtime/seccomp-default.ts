@@ -198,8 +198,8 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-// Frozen because it is shared by every container the daemon creates; callers
-// get fresh copies from resolveDockerDefault.
+// Frozen because it is shared by every container the daemon creates, as are
+// the profiles resolveDockerDefault makes from it.
 export const DOCKER_DEFAULT_PROFILE: DockerSeccompProfile = deepFreeze({
   defaultAction: "SCMP_ACT_ERRNO",
   defaultErrnoRet: EPERM,
@@ -285,7 +285,25 @@ function kernelAtLeast(have: KernelVersion, want: KernelVersion): boolean {
  * `arch` is a GOARCH name ("amd64", "arm64", "s390x"; "386" or "x86" both
  * work) and defaults to the host's; `kernel` defaults to os.release().
  */
+/**
+ * Resolved profiles by capability set, arch and kernel. Containers with the
+ * same inputs share one (frozen) object, so the plan made from it and its
+ * encoded records are reused by every start, not only by a container's execs.
+ */
+const resolvedDefaults = new Map<string, LinuxSeccomp>();
+
 export function resolveDockerDefault(options: { capabilities: string[]; arch?: string; kernel?: string }): LinuxSeccomp {
+  const key = `${options.arch ?? ""}|${options.kernel ?? ""}|${[...options.capabilities].sort().join(",")}`;
+  let resolved = resolvedDefaults.get(key);
+  if (!resolved) {
+    resolved = deepFreeze(resolveDefault(options));
+    if (resolvedDefaults.size > 64) resolvedDefaults.clear();
+    resolvedDefaults.set(key, resolved);
+  }
+  return resolved;
+}
+
+function resolveDefault(options: { capabilities: string[]; arch?: string; kernel?: string }): LinuxSeccomp {
   const profile = DOCKER_DEFAULT_PROFILE;
   const goArch = options.arch ?? hostGoArch();
   const arch = GOARCH_TO_PROFILE_ARCH[goArch] ?? goArch;

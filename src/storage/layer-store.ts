@@ -7,7 +7,7 @@
  *   <root>/<chainid-hex>.json   { chainId, diffId, parent, size }
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { InvalidArgumentError, NotFoundError } from "../common/errors.ts";
@@ -15,6 +15,7 @@ import { writeFileAtomic } from "../common/fs.ts";
 import { DigestingStream, digestHex } from "../image/digest.ts";
 import { chainIds } from "../image/ids.ts";
 import { extractLayer } from "../native/tools.ts";
+import { writeLayerFiles } from "./snapshot-common.ts";
 import type { Mount, Snapshotter } from "./snapshotter.ts";
 
 export interface LayerRecord {
@@ -165,21 +166,21 @@ export class LayerStore {
    */
   async createContainerLayer(id: string, image: string | undefined, initFiles: Record<string, string>): Promise<Mount[]> {
     const init = `${id}-init`;
-    const tmp = `${init}-tmp`;
-    await this.snapshotter.prepare(tmp, image ? layerKey(image) : undefined);
-    const dir = this.snapshotter.diffDir(tmp);
-    for (const [rel, content] of Object.entries(initFiles)) {
-      const target = path.join(dir, rel);
-      if (!target.startsWith(`${dir}/`)) throw new InvalidArgumentError(`init file ${rel} is outside the layer`);
-      mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });
-      writeFileSync(target, content, { mode: 0o644 });
+    const parent = image ? layerKey(image) : undefined;
+    if (this.snapshotter.createLayer) {
+      await this.snapshotter.createLayer(init, parent, initFiles);
+    } else {
+      const tmp = `${init}-tmp`;
+      await this.snapshotter.prepare(tmp, parent);
+      writeLayerFiles(this.snapshotter.diffDir(tmp), initFiles);
+      await this.snapshotter.commit(init, tmp);
     }
-    await this.snapshotter.commit(init, tmp);
     return this.snapshotter.prepare(id, init);
   }
 
   async removeContainerLayer(id: string): Promise<void> {
     if (this.snapshotter.exists(id)) await this.snapshotter.remove(id);
-    if (this.snapshotter.exists(`${id}-init`)) await this.snapshotter.remove(`${id}-init`);
+    // Its one child was the container's layer (a commit copies, it does not build on it).
+    if (this.snapshotter.exists(`${id}-init`)) await this.snapshotter.remove(`${id}-init`, { childless: true });
   }
 }

@@ -18,7 +18,7 @@ import { ConflictError, NotFoundError } from "../common/errors.ts";
 import { Trash } from "../common/trash.ts";
 import { createLayerTar } from "../native/tools.ts";
 import type { Mount, SnapshotInfo, Snapshotter } from "./snapshotter.ts";
-import { checkKey, diskUsage } from "./snapshot-common.ts";
+import { checkKey, diskUsage, writeLayerFiles } from "./snapshot-common.ts";
 
 const LINK_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -67,6 +67,19 @@ export class Overlay2Snapshotter implements Snapshotter {
   }
 
   async prepare(key: string, parent?: string): Promise<Mount[]> {
+    this.make(key, parent, ["diff", "work", "merged"], () => {});
+    return this.mounts(key);
+  }
+
+  async createLayer(name: string, parent: string | undefined, files: Record<string, string>): Promise<void> {
+    this.make(name, parent, ["diff"], (dir) => {
+      writeLayerFiles(path.join(dir, "diff"), files);
+      writeFileSync(path.join(dir, "committed"), "");
+    });
+  }
+
+  /** A snapshot's directory: `subdirs`, what `fill` adds, its parents' links; "link" last. */
+  private make(key: string, parent: string | undefined, subdirs: string[], fill: (dir: string) => void): void {
     if (this.exists(key)) throw new ConflictError(`snapshot ${key} already exists`);
     let lower = "";
     if (parent) {
@@ -78,14 +91,15 @@ export class Overlay2Snapshotter implements Snapshotter {
     }
     const dir = this.dir(key);
     rmSync(dir, { recursive: true, force: true }); // a half-made one from a crash
-    for (const sub of ["diff", "work", "merged"]) mkdirSync(path.join(dir, sub), { recursive: true });
+    mkdirSync(dir);
+    for (const sub of subdirs) mkdirSync(path.join(dir, sub));
+    fill(dir);
     const link = shortLinkName();
     symlinkSync(`../${key}/diff`, path.join(this.root, "l", link));
     if (lower) writeFileSync(path.join(dir, "lower"), lower);
     if (parent) writeFileSync(path.join(dir, "parent"), parent);
     // "link" last: its presence is what makes the snapshot exist.
     writeFileSync(path.join(dir, "link"), link);
-    return this.mounts(key);
   }
 
   async commit(name: string, key: string): Promise<void> {
@@ -125,10 +139,10 @@ export class Overlay2Snapshotter implements Snapshotter {
     ];
   }
 
-  async remove(key: string): Promise<void> {
+  async remove(key: string, opts: { childless?: boolean } = {}): Promise<void> {
     const link = this.read(key, "link");
     // Only a committed snapshot can be a parent: a container's layer is removed without reading every other one.
-    if (existsSync(path.join(this.dir(key), "committed"))) {
+    if (!opts.childless && existsSync(path.join(this.dir(key), "committed"))) {
       const children = this.list().filter((s) => s.parent === key);
       if (children.length) throw new ConflictError(`snapshot ${key} has ${children.length} child snapshot(s)`);
     }

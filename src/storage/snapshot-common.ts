@@ -1,4 +1,5 @@
 /** Pieces every snapshotter needs. */
+import { mkdirSync, writeFileSync } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 import { InvalidArgumentError } from "../common/errors.ts";
@@ -9,6 +10,16 @@ const KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 export function checkKey(key: string): string {
   if (!KEY.test(key) || key.includes("..")) throw new InvalidArgumentError(`invalid snapshot key "${key}"`);
   return key;
+}
+
+/** Writes `files` (relative path → content) under dir; none may lead outside it. */
+export function writeLayerFiles(dir: string, files: Record<string, string>): void {
+  for (const [rel, content] of Object.entries(files)) {
+    const target = path.join(dir, rel);
+    if (!target.startsWith(`${dir}/`)) throw new InvalidArgumentError(`init file ${rel} is outside the layer`);
+    mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });
+    writeFileSync(target, content, { mode: 0o644 });
+  }
 }
 
 /** Bytes allocated and inodes under dir, hardlinks counted once (du's answer). */

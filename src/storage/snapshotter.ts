@@ -30,8 +30,20 @@ export interface Snapshotter {
   prepare(key: string, parent?: string): Promise<Mount[]>;
   /** Turns the active snapshot `key` into the read-only layer `name`. */
   commit(name: string, key: string): Promise<void>;
+  /**
+   * Optional: the committed layer `name` on `parent` holding `files`
+   * (relative path → content), made in place, for what prepare, writing
+   * and commit would make with three times the file operations (a
+   * container's init layer, at every create).
+   */
+  createLayer?(name: string, parent: string | undefined, files: Record<string, string>): Promise<void>;
   mounts(key: string): Mount[];
-  remove(key: string): Promise<void>;
+  /**
+   * Removes a snapshot; refused while another is built on it. `childless`:
+   * the caller knows none is (a container's init layer once the container's
+   * own is gone), and the check, a look at every snapshot, is skipped.
+   */
+  remove(key: string, opts?: { childless?: boolean }): Promise<void>;
   exists(key: string): boolean;
   stat(key: string): SnapshotInfo;
   list(): SnapshotInfo[];

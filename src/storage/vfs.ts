@@ -91,8 +91,8 @@ export abstract class DirectorySnapshotter implements Snapshotter {
     return [{ type: "bind", source: this.treeDir(key), options: ["rbind", ro ? "ro" : "rw"] }];
   }
 
-  async remove(key: string): Promise<void> {
-    const children = this.list().filter((s) => s.parent === key);
+  async remove(key: string, opts: { childless?: boolean } = {}): Promise<void> {
+    const children = opts.childless ? [] : this.list().filter((s) => s.parent === key);
     if (children.length) throw new ConflictError(`snapshot ${key} has ${children.length} child snapshot(s)`);
     rmSync(this.metaFile(key), { force: true });
     if (existsSync(this.treeDir(key))) await this.destroy(this.treeDir(key));

@@ -5,6 +5,9 @@
  * once; a stopped spawner refuses new work and leaves running helpers be.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { release } from "node:os";
 import { after, describe, test } from "node:test";
 import { helperPath, startShim } from "../../src/native/shim.ts";
 import { Spawner } from "../../src/native/spawner.ts";
@@ -66,6 +69,36 @@ describe("spawner", { skip }, () => {
       assert.equal(out, `${i}\n`);
       assert.equal(exit.code, i);
     });
+  });
+
+  test("--parent-slice-us: the caller's main thread gets the short slice, the helpers it forks do not", async (t) => {
+    const sliceOf = (pid: number | "self"): number | undefined => {
+      const m = /^se\.slice\s*:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/sched`, "utf8"));
+      return m ? Number(m[1]) : undefined;
+    };
+    const [major, minor] = release().split(".").map(Number) as [number, number];
+    if (sliceOf("self") === undefined || major < 6 || (major === 6 && minor < 12)) {
+      t.skip("no custom EEVDF slices on this kernel (6.12+)");
+      return;
+    }
+    const own = new Spawner(helperPath(), { parentSliceUs: 100 });
+    try {
+      // The spawner sets it first thing; a spawn round trip is after that.
+      const helper = await own.spawn(["ignore", "ignore", "ignore", "pipe"]);
+      helper.stdio[3]!.destroy();
+      await helper.exitCode;
+      assert.equal(sliceOf("self"), 100_000);
+      // What our main thread forks (iptables, a node spawn) runs with the default slice again.
+      const child = spawn("sleep", ["5"], { stdio: "ignore" });
+      try {
+        await new Promise((r) => child.once("spawn", r));
+        assert.notEqual(sliceOf(child.pid!), 100_000, "reset on fork");
+      } finally {
+        child.kill("SIGKILL");
+      }
+    } finally {
+      own.close();
+    }
   });
 
   test("the helper is the spawner's child, not ours; a stopped spawner refuses new helpers", async () => {
