@@ -17,18 +17,21 @@
  *            containerd-shim-runc-v2, conmon) RSS and PSS, averaged over the batch
  *   daemon   the idle daemon's RSS (dockerd: dockerd + its containerd)
  *   hako     `hako version` beside `node -e 0`, and `hako run --rm` beside docker's run
+ *   floor    the docker CLI's run and exec against a daemon that answers at once
+ *            (bench/canned-daemon.ts): the client's own part of those rows, which
+ *            no daemon goes below; "over the floor" compares what is left
  *
  * Ratios are hako's over docker's (below 1: hako is faster or smaller).
  * Everything it starts is stopped by pid and its temp dirs removed, also on
  * Ctrl-C or an error.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { Cleanup, intEnv, log, table } from "./common.ts";
-import { DOCKER, HAKO, HAKOD, IMAGE, PROJECT, pidsMatching, run, samples, startDockerd, startHakod, timed, unmountUnder, type Engine } from "./daemons.ts";
+import { DOCKER, HAKO, HAKOD, IMAGE, PROJECT, pidsMatching, run, samples, startDockerd, startHakod, stopChild, timed, unmountUnder, type Engine } from "./daemons.ts";
 import { summarize, type Summary } from "./stats.ts";
 
 /** VmRSS and Pss (kB) of a process; zeros when it is gone. */
@@ -67,6 +70,25 @@ function startPodman(tmp: string, archive: Buffer): Engine | undefined {
     return undefined;
   }
   return engine;
+}
+
+/** The docker CLI's run and exec against bench/canned-daemon.ts: the client's own time. */
+async function measureFloor(tmp: string, cleanup: Cleanup, runs: number): Promise<Record<string, Summary>> {
+  const socket = path.join(tmp, "canned.sock");
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(PROJECT, "bench/canned-daemon.ts"), socket], { stdio: ["ignore", "pipe", "inherit"], cwd: PROJECT });
+  cleanup.add("stop the canned daemon", () => stopChild(child, "canned daemon"));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once("data", () => resolve());
+    child.once("exit", (code) => reject(new Error(`the canned daemon exited (${code})`)));
+  });
+  const e: Engine = { name: "canned", argv: [DOCKER], env: { ...process.env, DOCKER_HOST: `unix://${socket}` }, shimPids: () => [], daemonPids: () => [] };
+  log("docker CLI alone: run-to-exit, exec");
+  const out = {
+    run: samples(runs, 2, () => timed(e, ["run", "--rm", "--network", "none", IMAGE, "true"])),
+    exec: samples(runs, 2, () => timed(e, ["exec", "c0ffee", "true"])),
+  };
+  await stopChild(child, "canned daemon");
+  return out;
 }
 
 /** The latency rows and the memory of a batch of idle containers, for one engine. */
@@ -161,6 +183,7 @@ export async function runEngineBench(): Promise<number> {
         log(`bench: podman: ${(err as Error).message.split("\n")[0]}; podman rows skipped`);
       }
     }
+    const floor = stopped ? {} : await measureFloor(tmp, cleanup, runs);
     // The hako client itself.
     const hakoEngine: Engine = { ...hakod.engine, name: "hako", argv: [HAKO, "-H", hakod.engine.env.DOCKER_HOST!] };
     const node = samples(runs, 2, () => {
@@ -194,8 +217,20 @@ export async function runEngineBench(): Promise<number> {
       ["hako version", fmt(hakoVersion, "ms"), `${(hakoVersion.min / node.min).toFixed(2)}× node -e 0`],
       ["hako run --rm true", fmt(hakoRun, "ms"), d.run ? `${(hakoRun.min / d.run.min).toFixed(2)}× docker → dockerd` : ""],
     ];
-    process.stdout.write(`${table(client, new Set([1]))}\nhakod idle before any container: ${(idleHakod / 1024).toFixed(1)} MiB RSS\n`);
-    const json = { date: new Date().toISOString(), runs, batch, results, client: { node, hakoVersion, hakoRun }, hakodIdleRssKb: idleHakod };
+    process.stdout.write(`${table(client, new Set([1]))}\n\n`);
+    const over = (key: string): string => {
+      const f = floor[key];
+      const hk = h[key];
+      const dk = d[key];
+      return f && hk && dk ? `${((hk.min - f.min) / (dk.min - f.min)).toFixed(2)}×` : "-";
+    };
+    const floors: string[][] = [
+      ["docker CLI alone", "ms min / med", "hakod/dockerd over it"],
+      ["run --rm true", fmt(floor.run, "ms"), over("run")],
+      ["exec true", fmt(floor.exec, "ms"), over("exec")],
+    ];
+    process.stdout.write(`${table(floors, new Set([1, 2]))}\nhakod idle before any container: ${(idleHakod / 1024).toFixed(1)} MiB RSS\n`);
+    const json = { date: new Date().toISOString(), runs, batch, results, floor, client: { node, hakoVersion, hakoRun }, hakodIdleRssKb: idleHakod };
     writeFileSync(path.join(PROJECT, "bench/results/engine-latest.json"), `${JSON.stringify(json, null, 2)}\n`);
     if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, `${JSON.stringify(json, null, 2)}\n`);
     return 0;

@@ -42,5 +42,14 @@ int exec_main(struct plan *p)
 
 	struct parent_result res;
 	parent_handshake(p, pid, sv[0], -1, &res);
-	return monitor_process(pid, res.master_fd);
+	if (res.master_fd < 0) {
+		/* Not a relay (no tty): the process alone holds its stdio, so their EOF is its exit. */
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		for (int fd = 0; fd <= 2 && null >= 0; fd++) dup2(null, fd);
+		if (null > 2) close(null);
+	}
+	int code = monitor_process(pid, res.master_fd);
+	/* Before we are reaped: hakod answers with this, not with our exit (our parent's report). */
+	ctl_printf("exit %d", code);
+	return code;
 }

@@ -97,6 +97,8 @@ export class ShimProcess {
   private ctl: Socket | undefined;
   private spawned: (Socket | null)[] = [];
   private error: SyscallError | undefined;
+  /** An exec helper's "exit <code>" line, written before it exits (sooner than its parent's report). */
+  private reportExit: ((code: number) => void) | undefined;
 
   /**
    * With a spawner (hakod's), stdio slots "pipe" and "ignore" only: the
@@ -131,10 +133,14 @@ export class ShimProcess {
           this.spawned = helper.stdio;
           // The plan goes out now; the pid counts once the helper's other sockets are ours too.
           this.wireControl(helper.stdio[3]!, (pid) => void helper.ready.then(() => resolvePid(pid), rejectPid), options, plan);
+          const reported = new Promise<number>((r) => (this.reportExit = r));
           await helper.ready.catch(() => {});
-          // As Node's "close": the exit, and every stream of the helper's ended.
-          const ended = helper.stdio.filter((x): x is Socket => x !== null).map((x) => new Promise<void>((r) => (x.destroyed ? r() : x.once("close", () => r()))));
-          const [status] = await Promise.all([helper.exitCode, ...ended]);
+          // As Node's "close": the exit, and every stream ended. An exec helper says its exit
+          // on the control socket first; its stdio is then the process's alone, whose EOF we wait for.
+          const streams = helper.stdio.filter((x, i): x is Socket => x !== null && i < 3);
+          const closed = (x: Socket): Promise<void> => new Promise((r) => (x.destroyed ? r() : x.once("close", () => r())));
+          const status = await Promise.race([reported, helper.exitCode.then(async (s) => (await closed(helper.stdio[3]!), s))]);
+          await Promise.all(streams.map(closed));
           failed(status);
           return { code: status, error: this.error };
         },
@@ -205,6 +211,8 @@ export class ShimProcess {
     const [kind, a, b, ...rest] = line.split(" ");
     if (kind === "pid") {
       resolvePid(Number(a));
+    } else if (kind === "exit") {
+      this.reportExit?.(Number(a));
     } else if (kind === "hooks") {
       const pid = Number(a);
       const hooks = options.onHooks ? options.onHooks(pid) : Promise.resolve();

@@ -187,6 +187,21 @@ export interface ExecPlanContext {
   seccompCacheDir?: string;
 }
 
+/** Our own namespaces do not change: read once ("" when unreadable: then the container's is joined). */
+const ownNamespaces = new Map<string, string>();
+function ownNamespace(file: string): string {
+  let ns = ownNamespaces.get(file);
+  if (ns === undefined) {
+    try {
+      ns = readlinkSync(`/proc/self/ns/${file}`);
+    } catch {
+      ns = "";
+    }
+    ownNamespaces.set(file, ns);
+  }
+  return ns;
+}
+
 /** A process run inside a running container (exec). */
 export function planExec(proc: Process, ctx: ExecPlanContext): Plan {
   const joins: { type: number; path: string }[] = [];
@@ -198,13 +213,7 @@ export function planExec(proc: Process, ctx: ExecPlanContext): Plan {
     } catch {
       continue; // a namespace type this kernel lacks
     }
-    let ours = "";
-    try {
-      ours = readlinkSync(`/proc/self/ns/${file}`);
-    } catch {
-      // fall through: join
-    }
-    if (theirs !== ours) joins.push({ type: CLONE_FLAGS[type], path: `/proc/${ctx.pid}/ns/${file}` });
+    if (theirs !== ownNamespace(file)) joins.push({ type: CLONE_FLAGS[type], path: `/proc/${ctx.pid}/ns/${file}` });
   }
   const plan: Plan = {
     mode: ctx.detach ? PlanMode.ExecDetach : PlanMode.Exec,
