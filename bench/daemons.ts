@@ -14,6 +14,7 @@ import { summarize, type Summary } from "./stats.ts";
 export const PROJECT = path.resolve(__dirname, "..");
 export const HAKO = path.join(PROJECT, "bin/hako");
 export const HAKOD = path.join(PROJECT, "dist/hakod.cjs");
+export const HAKOD_LAUNCHER = path.join(PROJECT, "bin/hakod");
 export const DOCKER = existsSync("/usr/local/bin/docker") ? "/usr/local/bin/docker" : "/usr/bin/docker";
 export const DOCKERD = "/usr/sbin/dockerd";
 export const IMAGE = "busybox:latest";
@@ -96,7 +97,7 @@ export function unmountUnder(dir: string): void {
 
 /** SIGTERM by pid, SIGKILL after 15 s; resolves once it exited. */
 export async function stopChild(child: ChildProcess, what: string): Promise<void> {
-  if (child.exitCode !== null || child.pid === undefined) return;
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const done = new Promise<void>((r) => child.once("exit", () => r()));
   process.kill(child.pid, "SIGTERM");
   const timer = setTimeout(() => child.pid && child.exitCode === null && process.kill(child.pid, "SIGKILL"), 15_000);
@@ -119,7 +120,8 @@ export async function startHakod(tmp: string, cleanup: Cleanup, opts: HakodOptio
   const execRoot = path.join(dir, "run");
   mkdirSync(dir, { recursive: true });
   const logFd = opts.logFile ? openSync(opts.logFile, "a") : "ignore";
-  const child = spawn(process.execPath, [HAKOD, "--data-root", path.join(dir, "root"), "-H", `unix://${socket}`, "--exec-root", execRoot, "--cgroup-parent", `/hako-bench-${process.pid}`], {
+  // Through its launcher, as it is installed (bin/hakod execs node: the pid is hakod's).
+  const child = spawn(HAKOD_LAUNCHER, ["--data-root", path.join(dir, "root"), "-H", `unix://${socket}`, "--exec-root", execRoot, "--cgroup-parent", `/hako-bench-${process.pid}`], {
     stdio: ["ignore", logFd, logFd],
     env: { ...process.env, ...opts.env },
   });

@@ -21,16 +21,16 @@ cp dist/*.cjs dist/*.cache "$lib/dist/"
 cp native/build/hako-shim native/build/hako-shim-loop native/build/hako-init "$lib/native/build/"
 for p in hako hakod hako-runtime; do
   # A node script, no wrapper around it: one exec before node, as with
-  # env. For hako and hako-runtime that one is sh (bin/hako's first two
-  # lines; node reads the second as a string and a comment), which starts
-  # node without NODE_EXTRA_CA_CERTS for the launcher to put back; hakod,
-  # which talks TLS, keeps it.
+  # env. That one is sh (bin/hako's first two lines; node reads the second
+  # as a string and a comment), which starts node without
+  # NODE_EXTRA_CA_CERTS for the launcher to put back (hakod's HTTPS reads
+  # the file itself, when it first needs it).
+  printf '#!/bin/sh\n%s\n' "$(sed -n 2p "bin/$p")" >"$PREFIX/bin/$p"
   if [ "$p" = hakod ]; then
-    printf '#!/usr/bin/env node\n' >"$PREFIX/bin/$p"
+    printf 'require("%s/dist/launch.cjs");\nrequire("%s/dist/hakod.cjs");\n' "$lib" "$lib" >>"$PREFIX/bin/$p"
   else
-    printf '#!/bin/sh\n%s\n' "$(sed -n 2p "bin/$p")" >"$PREFIX/bin/$p"
+    printf 'require("%s/dist/launch.cjs")("%s");\n' "$lib" "$p" >>"$PREFIX/bin/$p"
   fi
-  printf 'require("%s/dist/launch.cjs")("%s");\n' "$lib" "$p" >>"$PREFIX/bin/$p"
   chmod 755 "$PREFIX/bin/$p"
 done
 

@@ -4,10 +4,11 @@
 // node version) only costs that time back; the build makes it with
 // HAKO_WRITE_CODE_CACHE=1, never a normal run.
 "use strict";
-// The sh line of bin/hako (and of the installed launchers) puts
-// NODE_EXTRA_CA_CERTS aside while node starts (see there): back it goes,
-// before the program reads process.env or starts another (hakod, which
-// needs it, or anything given `-e NODE_EXTRA_CA_CERTS`).
+// The sh line of bin/hako and bin/hakod (and of the installed launchers)
+// puts NODE_EXTRA_CA_CERTS aside while node starts (see there): back it
+// goes, before the program reads process.env or starts another (anything
+// given `-e NODE_EXTRA_CA_CERTS`); hakod's HTTPS reads the file itself.
+// Required without a call (bin/hakod), this is all it does.
 if (process.env._HAKO_NODE_EXTRA_CA_CERTS !== undefined) {
   process.env.NODE_EXTRA_CA_CERTS = process.env._HAKO_NODE_EXTRA_CA_CERTS;
   delete process.env._HAKO_NODE_EXTRA_CA_CERTS;

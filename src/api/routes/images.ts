@@ -54,6 +54,7 @@ import { boolParam, boolParamOr, parseFilters, type Filters } from "../query.ts"
 import { json, noContent, type JsonMessage, type JsonMessageStream } from "../response.ts";
 import type { ApiCall, Router } from "../router.ts";
 import { compareApiVersions } from "../version.ts";
+import { trustedCas } from "../../image/registry/trust.ts";
 
 /** Registers the image routes on `router`. */
 export function registerImageRoutes(router: Router): void {
@@ -349,8 +350,9 @@ function readSnippet(res: IncomingMessage, limit = 4096): Promise<string> {
 export async function fetchUrl(url: URL, signal: AbortSignal, redirects = 0): Promise<IncomingMessage> {
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new InvalidArgumentError(`unsupported URL scheme in ${url.href}: only http and https can be imported from`);
   const res = await new Promise<IncomingMessage>((resolve, reject) => {
-    const get = url.protocol === "https:" ? https.get : http.get;
-    const req = get(url, { signal, headers: { "User-Agent": "hakod" }, agent: false }, resolve);
+    const secure = url.protocol === "https:";
+    const get = secure ? https.get : http.get;
+    const req = get(url, { signal, headers: { "User-Agent": "hakod" }, agent: false, ...(secure ? trustedCas() : {}) }, resolve);
     req.on("error", (err: NodeJS.ErrnoException) => {
       if (err.name === "AbortError") return reject(err);
       const message = `Get "${url.href}": ${err.message}`;

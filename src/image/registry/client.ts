@@ -24,6 +24,7 @@ import {
 import { VERSION } from "../../common/version.ts";
 import { MediaType } from "../../spec/oci-image.ts";
 import { DigestMismatchError } from "./errors.ts";
+import { trustedCas } from "./trust.ts";
 
 export type RegistryCredentials =
   | { username: string; password: string }
@@ -441,7 +442,7 @@ export class RegistryClient {
     this.timeoutMs = opts.timeoutMs ?? 60_000;
     this.now = opts.now ?? Date.now;
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16, ...opts.tls });
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16, ...trustedCas(), ...opts.tls });
   }
 
   /** The registry's base URL ("http://127.0.0.1:5000"), after scheme selection. */
