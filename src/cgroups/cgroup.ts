@@ -4,7 +4,7 @@
  * drivers differ in file names and in how controllers are enabled.
  */
 import { posix } from "node:path";
-import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import type { LinuxResources } from "../spec/oci-runtime.ts";
 import {
   FailedPreconditionError,
@@ -168,14 +168,10 @@ export function writeCgroupFile(file: string, value: string): void {
  * per write and ignores O_APPEND; appending lets a fake tree keep every rule.
  */
 export function appendCgroupLine(file: string, line: string): void {
-  try {
-    appendFileSync(file, `${line}\n`);
-  } catch (err) {
-    throw cgroupIoError(`write "${line}" to`, file, err);
-  }
+  appendCgroupLines(file, [line]);
 }
 
-/** Several rule lines to one file, one write each (as appendCgroupLine), through one open. */
+/** Several rule lines to one file, one write each, through one open. */
 export function appendCgroupLines(file: string, lines: readonly string[]): void {
   let fd: number | undefined;
   let line = lines[0] ?? "";
