@@ -794,8 +794,8 @@ int shim_main(struct plan *p)
 }
 
 /*
- * The process's mount namespace, held open for the shim's life (the fd is
- * not close-on-exec, so the loop image keeps it). Without it, the exit of
+ * The process's mount namespace, held open until the end (the re-exec
+ * hands the fd to the loop image with the others). Without it, the exit of
  * the process's last task tears the namespace down (its overlay and every
  * other mount, with an RCU grace period) before the kernel tells the shim:
  * ~1 ms between the process ending and hakod hearing of it. Held, the
