@@ -1,8 +1,7 @@
 // Starts one of hako's bundles (dist/<name>.cjs) with V8's code cache
-// (dist/<name>.cjs.cache, written by the build): compiling a 400 kB bundle
-// is a third of a short command's start-up. A cache V8 rejects (another
-// node version) only costs that time back; the build makes it with
-// HAKO_WRITE_CODE_CACHE=1, never a normal run.
+// (dist/<name>.cjs.cache, written by the build, scripts/build.mjs):
+// compiling a 400 kB bundle is a third of a short command's start-up. A
+// cache V8 rejects (another node version) only costs that time back.
 "use strict";
 // The sh line of bin/hako and bin/hakod (and of the installed launchers)
 // puts NODE_EXTRA_CA_CERTS aside while node starts (see there): back it
@@ -30,15 +29,8 @@ module.exports = function launch(name) {
   } catch {
     cachedData = undefined;
   }
+  // The build compiles the same wrapped source under the same name.
   const script = new vm.Script(Module.wrap(source), { filename, cachedData });
-  if (process.env.HAKO_WRITE_CODE_CACHE === "1") {
-    // After the run, so the functions it compiled lazily are in the cache too.
-    process.once("exit", () => {
-      const tmp = `${cacheFile}.${process.pid}`;
-      fs.writeFileSync(tmp, script.createCachedData());
-      fs.renameSync(tmp, cacheFile);
-    });
-  }
   const mod = new Module(filename, module);
   mod.filename = filename;
   mod.paths = Module._nodeModulePaths(__dirname);

@@ -20,7 +20,7 @@ import { DEFAULT_HOST, parseHost, type HostAddress } from "../api/host.ts";
 import { API_VERSION, MIN_API_VERSION, compareApiVersions } from "../api/version.ts";
 import type { JsonMessage } from "../api/response.ts";
 import { DEFAULT_DATA_ROOT } from "../daemon/config.ts";
-import { openHijack, type HijackedConnection } from "./hijack.ts";
+import { openHijack, socketConnection, type HijackedConnection } from "./hijack.ts";
 import { rawRequest, rawRequestFits } from "./http1.ts";
 
 /** An error answer of the daemon: its HTTP status and its message. */
@@ -99,7 +99,7 @@ export class ApiClient {
   readonly host: HostAddress;
   /** True when the address came from -H or the environment. */
   readonly explicitHost: boolean;
-  private readonly autostart: boolean;
+  private autostart: boolean;
   private readonly notice: (text: string) => void;
   private negotiated: Promise<string> | undefined;
 
@@ -109,6 +109,11 @@ export class ApiClient {
     this.explicitHost = explicit;
     this.autostart = options.autostart ?? true;
     this.notice = options.notice ?? ((t) => void process.stderr.write(t));
+  }
+
+  /** No daemon is to be started any more (the command gave up before needing one). */
+  giveUpAutostart(): void {
+    this.autostart = false;
   }
 
   /** The API version requests are sent at, once negotiated. */
@@ -161,6 +166,18 @@ export class ApiClient {
     return res;
   }
 
+  /**
+   * A request whose answer is read whole: resolves once the status and
+   * headers are in, the body following in `body`. Statuses >= 400 throw
+   * ApiError, as request() does.
+   */
+  async call(method: string, apiPath: string, options: RequestOptions = {}): Promise<Exchange> {
+    const version = await this.apiVersion();
+    const res = await this.exchange(method, `/v${version}${apiPath}${queryString(options.query)}`, options);
+    if (res.statusCode >= 400) throw await apiErrorFrom(res.statusCode, res.body);
+    return res;
+  }
+
   /** A request whose answer is JSON (or nothing: 204 gives undefined). */
   async json<T = unknown>(method: string, apiPath: string, options: RequestOptions = {}): Promise<T> {
     const version = await this.apiVersion();
@@ -190,10 +207,23 @@ export class ApiClient {
   async hijack(method: string, apiPath: string, options: RequestOptions = {}): Promise<HijackedConnection> {
     const version = await this.apiVersion();
     const { headers, payload } = requestBody(options);
+    const fullPath = `/v${version}${apiPath}${queryString(options.query)}`;
+    if (this.host.proto === "unix" && rawRequestFits(method, fullPath, headers)) {
+      let res;
+      try {
+        res = await rawRequest(this.host.path, method, fullPath, headers, payload, { upgrade: true, signal: options.signal });
+      } catch (err) {
+        throw this.connectError(err as NodeJS.ErrnoException);
+      }
+      if (!res.socket) throw await apiErrorFrom(res.statusCode, res.body);
+      res.socket.setNoDelay(true);
+      const type = res.headers["content-type"];
+      return socketConnection(res.socket, Array.isArray(type) ? type[0] : type, res.statusCode === 101);
+    }
     const target = this.target();
     let outcome;
     try {
-      outcome = await openHijack({ ...target, method, path: `/v${version}${apiPath}${queryString(options.query)}`, headers, signal: options.signal }, payload);
+      outcome = await openHijack({ ...target, method, path: fullPath, headers, signal: options.signal }, payload);
     } catch (err) {
       throw this.connectError(err as NodeJS.ErrnoException);
     }
@@ -258,12 +288,12 @@ export class ApiClient {
    */
   private async exchange(method: string, fullPath: string, options: RequestOptions): Promise<Exchange> {
     const host = this.host;
-    if (host.proto === "unix" && options.signal === undefined && !(options.body instanceof Readable)) {
+    if (host.proto === "unix" && !(options.body instanceof Readable)) {
       const { headers, payload } = requestBody(options);
       if (payload !== undefined) headers["Content-Length"] = String(payload.length);
       if (rawRequestFits(method, fullPath, headers)) {
         try {
-          const res = await rawRequest(host.path, method, fullPath, headers, payload);
+          const res = await rawRequest(host.path, method, fullPath, headers, payload, { signal: options.signal });
           return { statusCode: res.statusCode, headers: res.headers, body: res.body };
         } catch (err) {
           throw this.connectError(err as NodeJS.ErrnoException);
@@ -354,7 +384,7 @@ async function readAll(res: IncomingMessage): Promise<Buffer> {
 }
 
 /** The headers and body of an exchange whose answer is read whole. */
-interface Exchange {
+export interface Exchange {
   statusCode: number;
   headers: Record<string, string | string[] | undefined>;
   body: Promise<Buffer>;

@@ -99,7 +99,8 @@ function writer(socket: Socket): Pick<HijackedConnection, "write" | "closeWrite"
   };
 }
 
-function socketConnection(socket: Socket, contentType: string | undefined, upgraded: boolean): HijackedConnection {
+/** A connection handed over after the answer's headers (by openHijack, or by the client's own HTTP/1.1 exchange). */
+export function socketConnection(socket: Socket, contentType: string | undefined, upgraded: boolean): HijackedConnection {
   return { reader: socket, socket, contentType, upgraded, ...writer(socket) };
 }
 

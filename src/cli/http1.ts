@@ -11,8 +11,12 @@
  * node sends chunked. Errors read as node:http's: the connection's own
  * before the answer, "socket hang up" (ECONNRESET) when it closes before
  * the headers, "aborted" (ECONNRESET) when it closes inside the body.
+ *
+ * A hijack (attach, exec start) is the same exchange with `Connection:
+ * Upgrade` and `Upgrade: tcp`: on 101 (or an old daemon's 2xx) the
+ * connection is handed over as it is, bytes read past the headers put back.
  */
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 
 export interface RawResponse {
   statusCode: number;
@@ -21,6 +25,15 @@ export interface RawResponse {
   headers: Record<string, string | string[]>;
   /** The whole body: rejects with node:http's "aborted" when the connection ends inside it. */
   body: Promise<Buffer>;
+  /** With `upgrade`, on 101 or 2xx: the connection, paused, for raw bytes both ways (body is then empty). */
+  socket?: Socket;
+}
+
+export interface RawRequestOptions {
+  /** Aborting destroys the connection; the request (or the body still coming) rejects with an AbortError. */
+  signal?: AbortSignal;
+  /** Ask to take the connection over (hijack) instead of closing it after the answer. */
+  upgrade?: boolean;
 }
 
 /** node:http's rules: a path with these characters is refused, so is a header value with these. */
@@ -59,6 +72,13 @@ function connReset(message: string): NodeJS.ErrnoException {
   return err;
 }
 
+function abortError(): Error {
+  const err = new Error("The operation was aborted") as Error & { code: string };
+  err.name = "AbortError";
+  err.code = "ABORT_ERR";
+  return err;
+}
+
 function parseError(reason: string): Error {
   const err = new Error(`Parse Error: ${reason}`) as Error & { code: string };
   err.code = "HPE_INVALID_CONSTANT";
@@ -70,14 +90,21 @@ function parseError(reason: string): Error {
  * resolves once the status and headers are in (the body follows in
  * `body`). Check rawRequestFits first.
  */
-export function rawRequest(socketPath: string, method: string, path: string, headers: Record<string, string>, payload?: Buffer): Promise<RawResponse> {
+export function rawRequest(
+  socketPath: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  payload?: Buffer,
+  options: RawRequestOptions = {},
+): Promise<RawResponse> {
   let head = `${method} ${path} HTTP/1.1\r\n`;
   let hasLength = false;
   for (const [name, value] of Object.entries(headers)) {
     head += `${name}: ${value}\r\n`;
     if (name.toLowerCase() === "content-length") hasLength = true;
   }
-  head += "Host: hako:80\r\nConnection: close\r\n";
+  head += options.upgrade ? "Host: hako:80\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n" : "Host: hako:80\r\nConnection: close\r\n";
   let body = payload;
   if (!hasLength && (payload !== undefined ? payload.length > 0 : !NO_DEFAULT_BODY.has(method))) {
     // node:http: end(data) without a length sets it from data; end() on a
@@ -87,6 +114,8 @@ export function rawRequest(socketPath: string, method: string, path: string, hea
   if (body !== undefined && body.length === 0) body = undefined;
   head += "\r\n";
 
+  const { signal, upgrade = false } = options;
+  if (signal?.aborted) return Promise.reject(abortError());
   return new Promise((resolve, reject) => {
     const socket = connect(socketPath);
     let buf: Buffer = Buffer.alloc(0);
@@ -100,17 +129,33 @@ export function rawRequest(socketPath: string, method: string, path: string, hea
     let chunkState: "size" | "data" | "crlf" | "trailer" = "size";
     let done = false;
 
+    const onAbort = (): void => fail(abortError());
+    signal?.addEventListener("abort", onAbort, { once: true });
     const finish = (): void => {
       done = true;
+      signal?.removeEventListener("abort", onAbort);
       socket.destroy();
       settleBody?.(Buffer.concat(parts));
     };
     const fail = (err: Error): void => {
       if (done) return;
       done = true;
+      signal?.removeEventListener("abort", onAbort);
       socket.destroy();
       if (response) failBody?.(err);
       else reject(err);
+    };
+    // The connection goes to the caller as it is: paused (nothing read is
+    // lost before they listen), what came past the headers put back.
+    const handOver = (): void => {
+      done = true;
+      signal?.removeEventListener("abort", onAbort);
+      socket.pause();
+      socket.removeListener("data", onData);
+      socket.removeListener("end", onEnd);
+      socket.removeListener("error", fail);
+      socket.removeListener("close", onClose);
+      if (buf.length > 0) socket.unshift(buf);
     };
 
     const readHeaders = (): boolean => {
@@ -127,6 +172,7 @@ export function rawRequest(socketPath: string, method: string, path: string, hea
         const statusCode = Number(m[1]);
         // Informational answers (100 Continue) come before the real one.
         if (statusCode >= 100 && statusCode < 200 && statusCode !== 101) continue;
+        const takenOver = upgrade && (statusCode === 101 || (statusCode >= 200 && statusCode < 300));
         const headersOut: Record<string, string | string[]> = {};
         for (const line of lines.slice(1)) {
           const colon = line.indexOf(":");
@@ -137,6 +183,11 @@ export function rawRequest(socketPath: string, method: string, path: string, hea
           if (prev === undefined) headersOut[name] = name === "set-cookie" ? [value] : value;
           else if (name === "set-cookie") (prev as string[]).push(value);
           else if (!SINGLE.has(name)) headersOut[name] = `${prev as string}, ${value}`;
+        }
+        if (takenOver) {
+          handOver();
+          resolve({ statusCode, statusMessage: m[2] ?? "", headers: headersOut, body: Promise.resolve(Buffer.alloc(0)), socket });
+          return false;
         }
         const te = headersOut["transfer-encoding"];
         const cl = headersOut["content-length"];
@@ -215,23 +266,26 @@ export function rawRequest(socketPath: string, method: string, path: string, hea
       }
     };
 
-    socket.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       if (done) return;
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
       if (!response && !readHeaders()) return;
       if (!done) readBody();
-    });
-    socket.on("end", () => {
+    };
+    const onEnd = (): void => {
       if (done) return;
       if (!response) return fail(connReset("socket hang up"));
       if (mode === "close") return finish();
       fail(connReset("aborted"));
-    });
-    socket.on("error", (err) => fail(err));
-    socket.on("close", () => {
+    };
+    const onClose = (): void => {
       if (done) return;
       fail(response ? connReset("aborted") : connReset("socket hang up"));
-    });
+    };
+    socket.on("data", onData);
+    socket.on("end", onEnd);
+    socket.on("error", fail);
+    socket.on("close", onClose);
     socket.write(body ? Buffer.concat([Buffer.from(head, "latin1"), body]) : head, "latin1");
   });
 }

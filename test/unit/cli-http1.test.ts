@@ -13,8 +13,8 @@ import { tempDirs } from "../helpers/temp.ts";
 
 const tempDir = tempDirs();
 
-/** A unix-socket server answering each connection with `reply(requestBytes)`, in the pieces given. */
-async function server(reply: (request: string) => (string | Buffer)[] | "close" | "hang"): Promise<{ socket: string; requests: string[]; close(): void }> {
+/** A unix-socket server answering each connection with `reply(requestBytes)`, in the pieces given ("hold": never). */
+async function server(reply: (request: string) => (string | Buffer)[] | "close" | "hang" | "hold"): Promise<{ socket: string; requests: string[]; close(): void }> {
   const socket = path.join(tempDir("hako-http1-"), "s.sock");
   const requests: string[] = [];
   const srv = net.createServer((conn) => {
@@ -27,6 +27,7 @@ async function server(reply: (request: string) => (string | Buffer)[] | "close" 
       if (got.length < end + 4 + Number(length?.[1] ?? 0)) return;
       requests.push(got);
       const r = reply(got);
+      if (r === "hold") return;
       if (r === "close") conn.end();
       else if (r === "hang") conn.destroy();
       else {
@@ -165,6 +166,74 @@ describe("cli http1: failures read as node:http's", () => {
     const s = await server(() => ["SSH-2.0-OpenSSH\r\n\r\n"]);
     try {
       await assert.rejects(rawRequest(s.socket, "GET", "/x", {}), { message: "Parse Error: Expected HTTP/, RTSP/ or ICE/" });
+    } finally {
+      s.close();
+    }
+  });
+});
+
+describe("cli http1: hijack and abort", () => {
+  test("upgrade: the request asks for it; on 101 the connection is handed over with the bytes past the headers", async () => {
+    const s = await server(() => ["HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\nearly ", "late"]);
+    try {
+      const res = await rawRequest(s.socket, "POST", "/containers/x/attach?stream=1", { "Content-Type": "text/plain" }, undefined, { upgrade: true });
+      assert.equal(res.statusCode, 101);
+      assert.equal(res.headers["content-type"], "application/vnd.docker.raw-stream");
+      assert.ok(res.socket);
+      assert.match(s.requests[0]!, /\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n/);
+      assert.doesNotMatch(s.requests[0]!, /Connection: close/);
+      // Handed over paused: nothing is lost before the caller reads.
+      await new Promise((r) => setTimeout(r, 20));
+      let text = "";
+      for await (const chunk of res.socket) text += (chunk as Buffer).toString();
+      assert.equal(text, "early late");
+    } finally {
+      s.close();
+    }
+  });
+
+  test("upgrade refused with an error status: the answer is read as any other", async () => {
+    const s = await server(() => ['HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"message":"No such container: missing"}']);
+    try {
+      const res = await rawRequest(s.socket, "POST", "/containers/missing/attach", {}, undefined, { upgrade: true });
+      assert.equal(res.statusCode, 404);
+      assert.equal(res.socket, undefined);
+      assert.equal((await res.body).toString(), '{"message":"No such container: missing"}');
+    } finally {
+      s.close();
+    }
+  });
+
+  test("an old daemon's 200 is taken over too: the raw stream follows the headers", async () => {
+    const s = await server(() => ["HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\nlegacy ", "bytes"]);
+    try {
+      const res = await rawRequest(s.socket, "POST", "/containers/old/attach", {}, undefined, { upgrade: true });
+      assert.equal(res.statusCode, 200);
+      let text = "";
+      for await (const chunk of res.socket!) text += (chunk as Buffer).toString();
+      assert.equal(text, "legacy bytes");
+    } finally {
+      s.close();
+    }
+  });
+
+  test("abort: before the answer the request rejects, after the headers the body does", async () => {
+    const s = await server((req) => (req.includes("/slow-head") ? "hold" : ["HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n[1,"]));
+    try {
+      const early = new AbortController();
+      const pending = rawRequest(s.socket, "POST", "/slow-head", {}, undefined, { signal: early.signal });
+      setTimeout(() => early.abort(), 10);
+      await assert.rejects(pending, { name: "AbortError" });
+
+      const late = new AbortController();
+      const res = await rawRequest(s.socket, "POST", "/wait", {}, undefined, { signal: late.signal });
+      assert.equal(res.statusCode, 200);
+      late.abort();
+      await assert.rejects(res.body, { name: "AbortError" });
+
+      const already = new AbortController();
+      already.abort();
+      await assert.rejects(rawRequest(s.socket, "GET", "/x", {}, undefined, { signal: already.signal }), { name: "AbortError" });
     } finally {
       s.close();
     }

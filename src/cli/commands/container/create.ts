@@ -6,6 +6,7 @@
  */
 import { existsSync, closeSync, openSync, unlinkSync, writeSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
+import { API_VERSION } from "../../../api/version.ts";
 import { ApiError } from "../../client.ts";
 import type { FlagValues } from "../../flags.ts";
 import { registryAuthFor } from "../../auth.ts";
@@ -147,6 +148,26 @@ export function parseOrReport(ctx: CliContext, flags: FlagValues, args: readonly
   }
 }
 
+/**
+ * parseOrReport for the daemon's API version, parsed while the client
+ * negotiates it (the ping is in flight meanwhile) at the client's own
+ * version, and again in the rare case the daemon speaks an older one.
+ * A command line that does not parse gives up the negotiation, so no
+ * daemon is started for it.
+ */
+export async function parseWhileNegotiating(ctx: CliContext, flags: FlagValues, args: readonly string[]): Promise<ContainerConfigs | number> {
+  const client = ctx.client();
+  const negotiated = client.apiVersion();
+  const configs = parseOrReport(ctx, flags, args, API_VERSION);
+  if (typeof configs === "number") {
+    client.giveUpAutostart();
+    negotiated.catch(() => undefined);
+    return configs;
+  }
+  const version = await negotiated;
+  return version === API_VERSION ? configs : parseOrReport(ctx, flags, args, version);
+}
+
 export const create: CliCommand = {
   name: "create",
   usage: "[OPTIONS] IMAGE [COMMAND] [ARG...]",
@@ -155,7 +176,7 @@ export const create: CliCommand = {
   stopAtFirstArg: true,
   flags: CREATE_FLAGS,
   async run(ctx, flags, args) {
-    const configs = parseOrReport(ctx, flags, args, await ctx.client().apiVersion());
+    const configs = await parseWhileNegotiating(ctx, flags, args);
     if (typeof configs === "number") return configs;
     const id = await createContainer(ctx, configs, createOptionsOf(flags));
     ctx.out(`${id}\n`);

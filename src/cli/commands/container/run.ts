@@ -13,7 +13,7 @@ import type { HijackedConnection } from "../../hijack.ts";
 import { forwardSignals, isTerminal, monitorTtySize, streamIO, type StreamIOResult } from "../../terminal.ts";
 import type { CliCommand, CliContext } from "../command.ts";
 import { containerPath, errorText } from "./common.ts";
-import { createContainer, createOptionsOf, parseOrReport, readBody } from "./create.ts";
+import { createContainer, createOptionsOf, parseWhileNegotiating } from "./create.ts";
 import { RUN_FLAGS } from "./opts.ts";
 
 /** toStatusError: the exit status for an error of create/start, and its message with the --help hint. */
@@ -48,9 +48,9 @@ export async function waitExitOrRemoved(ctx: CliContext, id: string, condition: 
     if (!aborted) ctx.err(`error waiting for container: ${errorText(err)}\n`);
     return 125;
   };
-  const response = ctx.client().request("POST", `${containerPath(id)}/wait`, { query: { condition }, signal: controller.signal });
+  const response = ctx.client().call("POST", `${containerPath(id)}/wait`, { query: { condition }, signal: controller.signal });
   const status = response.then(async (res) => {
-    const text = (await readBody(res)).toString("utf8");
+    const text = (await res.body).toString("utf8");
     let parsed: { StatusCode?: number; Error?: { Message?: string } | null };
     try {
       parsed = JSON.parse(text) as typeof parsed;
@@ -110,7 +110,7 @@ export const run: CliCommand = {
   flags: RUN_FLAGS,
   async run(ctx, flags, args) {
     const client = ctx.client();
-    const configs = parseOrReport(ctx, flags, args, await client.apiVersion());
+    const configs = await parseWhileNegotiating(ctx, flags, args);
     if (typeof configs === "number") return configs;
     const detach = flags.detach === true;
     // process.stdin only when attached: making the stream costs a short run 2 ms.
@@ -141,12 +141,22 @@ export const run: CliCommand = {
 
       const streamAbort = new AbortController();
       let streamed: Promise<StreamIOResult> | undefined;
-      if (attach) {
-        const detachKeys = (flags["detach-keys"] as string | undefined) || undefined;
-        conn = await client.hijack("POST", `${containerPath(id)}/attach`, {
-          query: { detachKeys, stderr: configs.attachStderr || undefined, stdin: configs.attachStdin || undefined, stdout: configs.attachStdout || undefined, stream: true },
-          headers: { "Content-Type": "text/plain" },
-        });
+      const detachKeys = (flags["detach-keys"] as string | undefined) || undefined;
+      // The attach and the wait both must be in place before the start, not
+      // one before the other: they go out together.
+      const attaching = attach
+        ? client.hijack("POST", `${containerPath(id)}/attach`, {
+            query: { detachKeys, stderr: configs.attachStderr || undefined, stdin: configs.attachStdin || undefined, stdout: configs.attachStdout || undefined, stream: true },
+            headers: { "Content-Type": "text/plain" },
+          })
+        : undefined;
+      const waiting = waitExitOrRemoved(ctx, id, configs.autoRemove ? "removed" : "next-exit");
+      try {
+        conn = await attaching;
+      } finally {
+        wait = await waiting;
+      }
+      if (conn) {
         streamed = streamIO({
           conn,
           tty: configs.tty,
@@ -160,11 +170,8 @@ export const run: CliCommand = {
         streamed.catch(() => {});
       }
 
-      wait = await waitExitOrRemoved(ctx, id, configs.autoRemove ? "removed" : "next-exit");
-
       try {
-        const res = await client.request("POST", `${containerPath(id)}/start`);
-        res.resume();
+        await client.call("POST", `${containerPath(id)}/start`);
       } catch (err) {
         if (streamed) {
           streamAbort.abort();
