@@ -12,7 +12,7 @@
  */
 import http, { type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
-import { Transform, type Readable, type TransformCallback, type Writable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 
 /** A connection taken over from HTTP: raw bytes both ways. */
 export interface HijackedConnection {
@@ -136,38 +136,34 @@ export function stdFrame(stream: number, data: string | Uint8Array): Buffer {
 export class StreamFramingError extends Error {}
 
 /**
- * Splits a multiplexed byte stream into frames (objects on the readable
- * side), whatever the chunking: headers and payloads may arrive split
- * across chunks. A frame of stream 3 fails the stream with the daemon's
- * message; a partial frame at the end is dropped, as stdcopy does.
+ * Splits a multiplexed byte stream into frames, whatever the chunking:
+ * headers and payloads may arrive split across chunks. A frame of stream 3
+ * throws the daemon's message; bytes of a frame not yet whole wait for the
+ * next chunk (and are dropped at the end, as stdcopy drops them).
  */
-export class StdDemuxer extends Transform {
+export class FrameSplitter {
   private chunks: Buffer[] = [];
   private buffered = 0;
 
-  constructor() {
-    super({ readableObjectMode: true });
-  }
-
-  override _transform(chunk: Buffer | string, _encoding: BufferEncoding, callback: TransformCallback): void {
-    const buf = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
-    if (buf.length > 0) {
-      this.chunks.push(buf);
-      this.buffered += buf.length;
+  /** The frames `chunk` completes, in order. */
+  push(chunk: Buffer): StdFrame[] {
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
     }
-    try {
-      this.drainFrames();
-    } catch (err) {
-      callback(err as Error);
-      return;
+    const frames: StdFrame[] = [];
+    while (this.buffered >= HEADER_LEN) {
+      const header = this.peekHeader();
+      const stream = header[0]!;
+      const size = header.readUInt32BE(4);
+      if (stream > SYSTEMERR) throw new StreamFramingError(`unrecognized stream: ${stream}`);
+      if (this.buffered < HEADER_LEN + size) break;
+      const frame = this.takeBytes(HEADER_LEN + size);
+      const payload = Buffer.from(frame.subarray(HEADER_LEN));
+      if (stream === SYSTEMERR) throw new StreamFramingError(`error from daemon in stream: ${payload.toString()}`);
+      frames.push({ stream: stream === STDERR ? 2 : 1, data: payload });
     }
-    callback();
-  }
-
-  override _flush(callback: TransformCallback): void {
-    this.chunks = [];
-    this.buffered = 0;
-    callback();
+    return frames;
   }
 
   private takeBytes(n: number): Buffer {
@@ -180,40 +176,71 @@ export class StdDemuxer extends Transform {
   }
 
   private peekHeader(): Buffer {
-    if (this.chunks[0]!.length < HEADER_LEN) {
-      const all = Buffer.concat(this.chunks, this.buffered);
-      this.chunks = [all];
-    }
+    if (this.chunks[0]!.length < HEADER_LEN) this.chunks = [Buffer.concat(this.chunks, this.buffered)];
     return this.chunks[0]!.subarray(0, HEADER_LEN);
-  }
-
-  private drainFrames(): void {
-    while (this.buffered >= HEADER_LEN) {
-      const header = this.peekHeader();
-      const stream = header[0]!;
-      const size = header.readUInt32BE(4);
-      if (stream > SYSTEMERR) throw new StreamFramingError(`unrecognized stream: ${stream}`);
-      if (this.buffered < HEADER_LEN + size) return;
-      const frame = this.takeBytes(HEADER_LEN + size);
-      const payload = Buffer.from(frame.subarray(HEADER_LEN));
-      if (stream === SYSTEMERR) throw new StreamFramingError(`error from daemon in stream: ${payload.toString()}`);
-      this.push({ stream: stream === STDERR ? 2 : 1, data: payload } satisfies StdFrame);
-    }
   }
 }
 
-function writeAll(out: Writable, data: Buffer): Promise<void> | undefined {
-  if (out.write(data)) return undefined;
-  return new Promise((resolve) => {
-    const done = (): void => {
-      out.off("drain", done);
-      out.off("close", done);
-      out.off("error", done);
-      resolve();
+/**
+ * Reads `source` to its end (or its close), giving each chunk to `take`;
+ * when a write `take` made wants a drain, reading waits for it. Plain
+ * events rather than a pipe and an async iterator: those cost a short
+ * `hako run` a millisecond to set up. Rejects with the source's error or
+ * with what `take` throws (the source is then destroyed).
+ */
+function pump(source: Readable, take: (chunk: Buffer) => Writable[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let ended = false;
+    let waiting = 0;
+    const finish = (err?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      source.off("data", onData);
+      source.off("end", onEnd);
+      source.off("close", onEnd);
+      source.off("error", finish);
+      if (err === undefined) resolve();
+      else {
+        source.destroy();
+        reject(err);
+      }
     };
-    out.on("drain", done);
-    out.on("close", done);
-    out.on("error", done);
+    // The end can come while writes wait for a drain: they finish first.
+    const onEnd = (): void => {
+      ended = true;
+      if (waiting === 0) finish();
+    };
+    const onData = (chunk: Buffer | string): void => {
+      let full: Writable[];
+      try {
+        full = take(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+      } catch (err) {
+        finish(err);
+        return;
+      }
+      if (full.length === 0) return;
+      source.pause();
+      waiting = full.length;
+      for (const out of full) {
+        const done = (): void => {
+          out.off("drain", done);
+          out.off("close", done);
+          out.off("error", done);
+          if (--waiting > 0 || settled) return;
+          if (ended) finish();
+          else source.resume();
+        };
+        out.on("drain", done);
+        out.on("close", done);
+        out.on("error", done);
+      }
+    };
+    source.on("data", onData);
+    source.on("end", onEnd);
+    source.on("close", onEnd);
+    source.on("error", finish);
+    source.resume();
   });
 }
 
@@ -222,19 +249,19 @@ function writeAll(out: Writable, data: Buffer): Promise<void> | undefined {
  * may be absent: its frames are dropped) until the source ends; rejects on
  * a framing error or a stream-3 message.
  */
-export async function demuxTo(source: Readable, stdout: Writable | undefined, stderr: Writable | undefined): Promise<void> {
-  const demuxer = new StdDemuxer();
-  source.on("error", (err) => demuxer.destroy(err));
-  source.pipe(demuxer);
-  for await (const frame of demuxer as AsyncIterable<StdFrame>) {
-    const out = frame.stream === 2 ? stderr : stdout;
-    if (out) await writeAll(out, frame.data);
-  }
+export function demuxTo(source: Readable, stdout: Writable | undefined, stderr: Writable | undefined): Promise<void> {
+  const frames = new FrameSplitter();
+  return pump(source, (chunk) => {
+    const full: Writable[] = [];
+    for (const frame of frames.push(chunk)) {
+      const out = frame.stream === 2 ? stderr : stdout;
+      if (out && !out.write(frame.data) && !full.includes(out)) full.push(out);
+    }
+    return full;
+  });
 }
 
 /** Copies a raw (TTY) stream to `out` until it ends. */
-export async function copyRaw(source: Readable, out: Writable | undefined): Promise<void> {
-  for await (const chunk of source) {
-    if (out) await writeAll(out, chunk as Buffer);
-  }
+export function copyRaw(source: Readable, out: Writable | undefined): Promise<void> {
+  return pump(source, (chunk) => (out && !out.write(chunk) ? [out] : []));
 }

@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { PassThrough, Readable, Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
-import { StdDemuxer, StreamFramingError, demuxTo, openHijack, stdFrame, type StdFrame } from "../../src/cli/hijack.ts";
+import { FrameSplitter, StreamFramingError, demuxTo, openHijack, stdFrame, type StdFrame } from "../../src/cli/hijack.ts";
 import { DEFAULT_DETACH_KEYS, EscapeProxy, detachKeysOrDefault, parseDetachKeys, streamIO } from "../../src/cli/terminal.ts";
 
 describe("detach keys", () => {
@@ -81,16 +81,9 @@ describe("multiplexed streams (stdcopy)", () => {
   const all = Buffer.concat(frames);
 
   async function collect(chunks: Buffer[]): Promise<StdFrame[]> {
-    const demux = new StdDemuxer();
+    const splitter = new FrameSplitter();
     const out: StdFrame[] = [];
-    demux.on("data", (f: StdFrame) => out.push(f));
-    const done = new Promise<void>((resolve, reject) => {
-      demux.on("end", resolve);
-      demux.on("error", reject);
-    });
-    for (const c of chunks) demux.write(c);
-    demux.end();
-    await done;
+    for (const c of chunks) out.push(...splitter.push(c));
     return out;
   }
 
@@ -156,6 +149,17 @@ describe("multiplexed streams (stdcopy)", () => {
     const only = sink();
     await demuxTo(Readable.from([all]), only.w, undefined);
     assert.ok(only.text().startsWith("out one\nstdin-as-stdout\n"));
+  });
+
+  test("demuxTo fails with a stream-3 message and with the source's error", async () => {
+    const out = new PassThrough();
+    out.resume();
+    await assert.rejects(demuxTo(Readable.from([stdFrame(1, "ok\n"), stdFrame(3, "boom")]), out, out), /error from daemon in stream: boom/);
+    const broken = new PassThrough();
+    const pending = demuxTo(broken, out, out);
+    broken.write(stdFrame(1, "partial"));
+    broken.destroy(new Error("connection reset"));
+    await assert.rejects(pending, /connection reset/);
   });
 });
 
