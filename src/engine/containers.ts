@@ -414,13 +414,12 @@ export class ContainerService {
       }
       connecting.forEach((conn, i) => conn.then(attachers[i]!.resolve, attachers[i]!.reject));
       this.live.set(c.ID, { watch, oomBefore });
-      try {
-        await handle.start();
-      } catch (err) {
-        this.live.delete(c.ID);
-        watch.close();
-        throw err;
-      }
+      // "start" goes out first; the record says "running" while the process execs (the write
+      // overlaps the shim's work), and no moment is left where a shim that got "start" has a
+      // record saying otherwise: a shim whose caller left before "start" gives up instead.
+      const running = handle.start();
+      running.catch(() => {}); // awaited below, unless the save throws first
+      const before = { State: c.State, HasBeenStartedBefore: c.HasBeenStartedBefore, HasBeenManuallyStopped: c.HasBeenManuallyStopped };
       c.State = {
         ...c.State,
         Running: true,
@@ -438,6 +437,14 @@ export class ContainerService {
       c.HasBeenStartedBefore = true;
       c.HasBeenManuallyStopped = false;
       this.store.save(c);
+      try {
+        await running;
+      } catch (err) {
+        this.live.delete(c.ID);
+        watch.close();
+        Object.assign(c, before);
+        throw err;
+      }
       this.specs.set(c.ID, { startedAt: c.State.StartedAt, spec });
       watch.exited.then(
         (status) => this.onExit(c.ID, status),

@@ -10,8 +10,9 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { DetachKeyMatcher, parseDetachKeys } from "../../src/api/attach.ts";
 import { checkCreateBody } from "../../src/api/container-body.ts";
@@ -273,6 +274,26 @@ describe("containers API", { skip: isRoot ? false : "needs root (namespaces, cgr
     assert.match(res.json().message, /exec: "\/no\/such\/cmd": stat \/no\/such\/cmd: no such file or directory/);
     await removed.ended;
     assert.equal((await d.request("GET", `/containers/${id}/json`)).status, 404);
+  });
+
+  test("a start that fails at execve leaves the record as it was: never started, in memory and on disk", async () => {
+    // Executable, but no format the kernel runs: it fails after "start" went to the shim.
+    const junk = path.join(d.dir, "junk");
+    writeFileSync(junk, Buffer.from([0, 1, 2, 0x67, 0x61, 0x72, 0x62]), { mode: 0o755 });
+    const id = await create({ Cmd: ["/junk"], HostConfig: { Binds: [`${junk}:/junk:ro`] } });
+    const res = await d.request("POST", `/containers/${id}/start`);
+    assert.equal(res.status, 400);
+    assert.match(res.json().message, /exec format error/);
+    const c = await inspect(id);
+    assert.equal(c.State.Status, "created");
+    assert.equal(c.State.Running, false);
+    assert.equal(c.State.ExitCode, 126);
+    assert.equal(c.State.StartedAt, "0001-01-01T00:00:00Z");
+    const onDisk = JSON.parse(readFileSync(path.join(d.dataRoot, "containers", id, "config.v2.json"), "utf8"));
+    assert.equal(onDisk.State.Running, false);
+    assert.equal(onDisk.State.StartedAt, "0001-01-01T00:00:00Z");
+    assert.equal(onDisk.HasBeenStartedBefore, false);
+    await rm(id);
   });
 
   test("a pending attach whose client left does not keep the others from attaching", async () => {
