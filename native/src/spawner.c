@@ -14,7 +14,7 @@
  * sockets reach hakod as ordinary net.Sockets:
  *
  *   hakod → {"spawn":J,"slots":"ppnp","detached":1}   per slot of fds 0-3: p a socket, n /dev/null
- *   ← NODE_HANDLE {"job":J,"slot":i,"pid":P} + the fd, once per "p" slot, fd 3 first (each acknowledged)
+ *   ← NODE_HANDLE {"job":J,"slot":i,"pid":P} + the fd, once per "p" slot (each acknowledged)
  *   ← {"job":J,"pid":P} once every socket is on its way
  *   ← {"exit":J,"status":S} when the child is reaped
  *
@@ -198,14 +198,7 @@ static void spawn_one(const char *line)
 		return;
 	}
 	remember(pid, job);
-	/*
-	 * fd 3 first: the helper waits for its plan there, and hakod writes the
-	 * plan as soon as it has that socket, while the others still come (each
-	 * one waits for Node's acknowledgement of the one before).
-	 */
-	static const int order[4] = { 3, 0, 1, 2 };
-	for (int o = 0; o < 4; o++) {
-		int i = order[o];
+	for (int i = 0; i < 4; i++) {
 		if (slots[i][0] < 0) continue;
 		snprintf(out, sizeof out, "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"job\":%ld,\"slot\":%d,\"pid\":%d}}\n", job, i, pid);
 		int r = -1;
