@@ -180,10 +180,7 @@ export class ApiClient {
 
   /** A request whose answer is JSON (or nothing: 204 gives undefined). */
   async json<T = unknown>(method: string, apiPath: string, options: RequestOptions = {}): Promise<T> {
-    const version = await this.apiVersion();
-    const res = await this.exchange(method, `/v${version}${apiPath}${queryString(options.query)}`, options);
-    if (res.statusCode >= 400) throw await apiErrorFrom(res.statusCode, res.body);
-    const body = await res.body;
+    const body = await (await this.call(method, apiPath, options)).body;
     if (body.length === 0) return undefined as T;
     try {
       return JSON.parse(body.toString("utf8")) as T;
