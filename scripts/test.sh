@@ -16,4 +16,6 @@ for arg in "$@"; do
 done
 [ "${#files[@]}" -gt 0 ] || { echo "no test files"; exit 1; }
 # One process per file (node:test's default) isolates namespace and cgroup side effects.
-exec node --import tsx --test --test-concurrency="${HAKO_TEST_CONCURRENCY:-1}" --test-reporter=spec "${files[@]}"
+# A file that hangs fails after 10 minutes (node 20 times out the whole file; the
+# longest takes ~15 s here) rather than holding CI until its own limit.
+exec node --import tsx --test --test-concurrency="${HAKO_TEST_CONCURRENCY:-1}" --test-timeout="${HAKO_TEST_TIMEOUT_MS:-600000}" --test-reporter=spec "${files[@]}"
