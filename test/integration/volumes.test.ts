@@ -4,22 +4,18 @@
  * filters, in-use refusal, prune's rule (anonymous only unless all=true),
  * persistence across instances and the copy-up bookkeeping.
  */
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HakoError } from "../../src/common/errors.ts";
 import { ANONYMOUS_LABEL, VolumeStore } from "../../src/engine/volumes.ts";
+import { tempDirs } from "../helpers/temp.ts";
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs();
 
 function tempRoot(): string {
-  const d = mkdtempSync(join(tmpdir(), "hako-volumes-"));
-  dirs.push(d);
+  const d = tempDir("hako-volumes-");
   return join(d, "volumes");
 }
 

@@ -3,10 +3,9 @@
  * a new instance, Docker's lookup order (full ID, name, unique prefix),
  * removal, and a corrupt record skipped at load instead of failing it.
  */
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HakoError } from "../../src/common/errors.ts";
 import { Trash } from "../../src/common/trash.ts";
@@ -19,15 +18,12 @@ import {
   type ContainerRecord,
 } from "../../src/engine/container-store.ts";
 import { mountPointView, mountPointsByDestination, type MountPointRecord } from "../../src/engine/types.ts";
+import { tempDirs } from "../helpers/temp.ts";
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs();
 
 function tempRoot(): string {
-  const d = mkdtempSync(join(tmpdir(), "hako-containers-"));
-  dirs.push(d);
+  const d = tempDir("hako-containers-");
   return join(d, "containers");
 }
 

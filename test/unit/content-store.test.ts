@@ -4,16 +4,16 @@
  * mismatch or a stream error, existing blobs, concurrent ingests of one
  * blob, start-up cleanup, and flat memory for a 300 MB stream.
  */
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough, Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { HakoError, InvalidArgumentError, NotFoundError } from "../../src/common/errors.ts";
 import { ContentStore } from "../../src/image/content-store.ts";
+import { tempDirs } from "../helpers/temp.ts";
 import {
   DigestingStream,
   digestAlgorithm,
@@ -23,14 +23,10 @@ import {
   verifyingStream,
 } from "../../src/image/digest.ts";
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs();
 
 function newStore(): ContentStore {
-  const dir = mkdtempSync(join(tmpdir(), "hako-content-"));
-  dirs.push(dir);
+  const dir = tempDir("hako-content-");
   return new ContentStore(join(dir, "content"));
 }
 

@@ -3,25 +3,21 @@
  * `docker image inspect` resolves names and IDs, persistence across
  * instances, and tags added concurrently.
  */
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { InvalidArgumentError, NotFoundError } from "../../src/common/errors.ts";
 import { ImageStore, type ImageRecord } from "../../src/image/image-store.ts";
 import { imageIdOf } from "../../src/image/ids.ts";
 import { sha256Digest } from "../../src/image/digest.ts";
 import { parseReference } from "../../src/image/reference.ts";
+import { tempDirs } from "../helpers/temp.ts";
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs();
 
 function tempRoot(): string {
-  const dir = mkdtempSync(join(tmpdir(), "hako-images-"));
-  dirs.push(dir);
+  const dir = tempDir("hako-images-");
   return join(dir, "images");
 }
 

@@ -3,21 +3,17 @@
  * being read comes exactly once (a CI run once saw a line twice), and a
  * line half written when the read starts comes whole, from the follower.
  */
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readLogs, type LogEntry } from "../../src/engine/logs.ts";
+import { tempDirs } from "../helpers/temp.ts";
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs();
 
 function logFile(): string {
-  const d = mkdtempSync(join(tmpdir(), "hako-logs-"));
-  dirs.push(d);
+  const d = tempDir("hako-logs-");
   return join(d, "c-json.log");
 }
 

@@ -3,21 +3,17 @@
  * once), the deletion happens in the background, and what a crash left in
  * a trash is deleted the next time that trash is used.
  */
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Trash } from "../../src/common/trash.ts";
+import { tempDirs } from "../helpers/temp.ts";
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs();
 
 function temp(): string {
-  const d = mkdtempSync(join(tmpdir(), "hako-trash-"));
-  dirs.push(d);
+  const d = tempDir("hako-trash-");
   return d;
 }
 
