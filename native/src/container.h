@@ -23,6 +23,7 @@ int pin_main(int argc, char **argv); /* pin.c: the helper bound read-only, so no
 int spawner_main(int argc, char **argv); /* spawner.c: hakod's fork server for helpers */
 int trash_main(int argc, char **argv); /* trash.c: deletes what hakod moves into its trash, at idle priority */
 int run_plan(void); /* main.c: the plan on fd 3, executed */
+void plan_prelude(void); /* main.c: run_plan's look at the host, once */
 
 /* container.c: clone + id maps + cgroups; the caller does the handshake */
 pid_t container_clone(struct plan *p, int *sync);

@@ -104,14 +104,21 @@ int main(int argc, char **argv)
 	return run_plan();
 }
 
-/* The plan on fd 3, executed: what a helper started by hako does, by exec or by the spawner's fork. */
-int run_plan(void)
+/* What every plan needs from the host, looked up once (a warm helper does it before it waits). */
+void plan_prelude(void)
 {
+	if (g_host_proc_fd >= 0) return;
 	fcntl(g_ctl_fd, F_SETFD, FD_CLOEXEC);
 	read_cap_last_cap();
 	g_host_proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (g_host_proc_fd < 0)
 		fatal("proc", errno, "open /proc: %s", strerror(errno));
+}
+
+/* The plan on fd 3, executed: what a helper started by hako does, by exec or by the spawner's fork. */
+int run_plan(void)
+{
+	plan_prelude();
 
 	uint32_t len;
 	if (read_full(g_ctl_fd, &len, sizeof len) < 0)

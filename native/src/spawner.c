@@ -18,6 +18,18 @@
  *   ← {"job":J,"pid":P} once every socket is on its way
  *   ← {"exit":J,"status":S} when the child is reaped
  *
+ * A warm helper is forked ahead of need, so that a start or an exec pays
+ * for none of the above (each hand-over is a round trip through hakod's
+ * event loop, ~0.1 ms apiece here):
+ *
+ *   hakod → {"warm":J}
+ *   ← the four sockets of fds 0-3 and {"job":J,"pid":P}, as for "ppp p"
+ *   hakod → on fd 3, when it takes the helper: "KKKKD\n", the kinds of fds
+ *           0-3 (p keep, n /dev/null) and D 1 for a session of its own;
+ *           then the plan, as for any helper
+ *
+ * A warm helper whose fd 3 closes before that exits quietly.
+ *
  * With --parent-slice-us N it first asks the scheduler for a short slice
  * for hakod's main thread (sched.c): the event loop then wakes promptly
  * even when a container process holds the CPU it wakes on.
@@ -101,7 +113,7 @@ static void drain_lines(void)
 		snprintf(line, sizeof line, "%.*s", (int)(used - 1), inbuf);
 		memmove(inbuf, inbuf + used, inlen - used);
 		inlen -= used;
-		if (strstr(line, "\"spawn\":")) spawn_one(line);
+		if (strstr(line, "\"spawn\":") || strstr(line, "\"warm\":")) spawn_one(line);
 		/* Anything else (NODE_HANDLE_ACK/NACK, messages of later versions) is not ours. */
 	}
 }
@@ -151,32 +163,63 @@ static int wait_ack(void)
 	}
 }
 
-static _Noreturn void child_main(int slots[4][2], const char *kinds, int detached)
+/* fds 0-3 of a helper from its slots: kind p its socket, n /dev/null. */
+static int wire_slots(int slots[4][2], const char *kinds)
+{
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int i = 0; i < 4; i++) {
+		int src = kinds[i] == 'p' ? slots[i][1] : devnull;
+		if (src < 0 || dup2(src, i) < 0) return -1;
+	}
+	if (devnull >= 0) close(devnull);
+	return 0;
+}
+
+/*
+ * A warm helper's wait for its use: the header line on fd 3 names which of
+ * its sockets hakod keeps; the others become /dev/null, as in a cold spawn.
+ */
+static void await_use(void)
+{
+	char head[6];
+	if (read_full(3, head, sizeof head) < 0 || head[5] != '\n') _exit(0); /* hakod let it go, or is gone */
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int i = 0; i < 3; i++) {
+		if (head[i] == 'p') continue;
+		if (null < 0 || dup2(null, i) < 0) _exit(125);
+	}
+	if (null >= 0) close(null);
+	if (head[4] == '1') setsid();
+}
+
+static _Noreturn void child_main(int slots[4][2], const char *kinds, int detached, int warm)
 {
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (detached) setsid();
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	for (int i = 0; i < 4; i++) {
-		int src = kinds[i] == 'p' ? slots[i][1] : devnull;
-		if (src < 0 || dup2(src, i) < 0) _exit(125);
-	}
+	if (wire_slots(slots, kinds) < 0) _exit(125);
 	/* Nothing of the spawner's (its channel to hakod, other children's sockets) goes along. */
 	syscall(SYS_close_range, 4, ~0U, 0);
+	if (warm) {
+		plan_prelude();
+		await_use();
+	}
 	_exit(run_plan());
 }
 
 static void spawn_one(const char *line)
 {
-	long job = field(line, "spawn");
+	int warm = strstr(line, "\"warm\":") != NULL;
+	long job = field(line, warm ? "warm" : "spawn");
 	const char *k = strstr(line, "\"slots\":\"");
 	char kinds[5] = "nnnn";
-	if (k) {
+	if (warm) memcpy(kinds, "pppp", 4);
+	else if (k) {
 		k += 9;
 		for (int i = 0; i < 4 && (k[i] == 'p' || k[i] == 'n'); i++) kinds[i] = k[i];
 	}
-	int detached = field(line, "detached") == 1;
+	int detached = !warm && field(line, "detached") == 1;
 	int slots[4][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
 	char out[256];
 	for (int i = 0; i < 4; i++) {
@@ -188,7 +231,7 @@ static void spawn_one(const char *line)
 		}
 	}
 	pid_t pid = fork();
-	if (pid == 0) child_main(slots, kinds, detached);
+	if (pid == 0) child_main(slots, kinds, detached, warm);
 	int err = errno;
 	for (int i = 0; i < 4; i++) if (slots[i][1] >= 0) close(slots[i][1]);
 	if (pid < 0) {

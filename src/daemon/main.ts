@@ -120,7 +120,7 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
   const unpinHelper = pinHelper(config.execRoot, (why) => log.warn("helper not pinned read-only: each run copies it instead", { error: why }));
   // The event loop asks for the shortest slice the scheduler gives (0.1 ms): a container
   // process just started on the CPU it wakes on would otherwise hold it off for its whole slice.
-  const stopSpawner = startSpawner(helperPath(), { parentSliceUs: 100 });
+  const stopSpawner = startSpawner(helperPath(), { parentSliceUs: 100, warm: true });
   const stopTrashDeleter = startTrashDeleter(helperPath(), path.join(config.dataRoot, "trash"), (why) =>
     log.warn("removed containers' files are deleted in-process", { error: why }),
   );

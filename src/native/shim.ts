@@ -11,7 +11,7 @@ import path from "node:path";
 import type { Socket } from "node:net";
 import { InternalError, SyscallError } from "../common/errors.ts";
 import { encodePlan, type Plan } from "./plan.ts";
-import type { Spawner, SpawnSlot } from "./spawner.ts";
+import type { SpawnedHelper, Spawner, SpawnSlot } from "./spawner.ts";
 
 let pinnedHelper: string | undefined;
 
@@ -128,24 +128,31 @@ export class ShimProcess {
     const slots = stdio.map((s) => (s === "pipe" ? "pipe" : s === "ignore" ? "ignore" : undefined));
     if (options.spawner && !options.env && slots.every((s) => s !== undefined)) {
       this.child = undefined;
-      this.exited = options.spawner.spawn([...(slots as SpawnSlot[]), "pipe"], { detached: options.detached }).then(
-        async (helper) => {
-          this.spawned = helper.stdio;
-          // The plan goes out now; the pid counts once the helper's other sockets are ours too.
-          this.wireControl(helper.stdio[3]!, (pid) => void helper.ready.then(() => resolvePid(pid), rejectPid), options, plan);
-          const reported = new Promise<number>((r) => (this.reportExit = r));
-          await helper.ready.catch(() => {});
-          // As Node's "close": the exit, and every stream ended. An exec helper says its exit
-          // on the control socket first; its stdio is then the process's alone, whose EOF we wait for.
-          const streams = helper.stdio.filter((x, i): x is Socket => x !== null && i < 3);
-          const closed = (x: Socket): Promise<void> => new Promise((r) => (x.destroyed ? r() : x.once("close", () => r())));
-          const status = await Promise.race([reported, helper.exitCode.then(async (s) => (await closed(helper.stdio[3]!), s))]);
-          await Promise.all(streams.map(closed));
-          failed(status);
-          return { code: status, error: this.error };
-        },
-        (err: Error) => startFailed(err),
-      );
+      const helperSlots = [...(slots as SpawnSlot[]), "pipe" as const];
+      const run = async (helper: SpawnedHelper): Promise<ShimExit> => {
+        this.spawned = helper.stdio;
+        // The plan goes out now; the pid counts once the helper's other sockets are ours too.
+        this.wireControl(helper.stdio[3]!, (pid) => void helper.ready.then(() => resolvePid(pid), rejectPid), options, plan);
+        const reported = new Promise<number>((r) => (this.reportExit = r));
+        await helper.ready.catch(() => {});
+        // As Node's "close": the exit, and every stream ended. An exec helper says its exit
+        // on the control socket first; its stdio is then the process's alone, whose EOF we wait for.
+        const streams = helper.stdio.filter((x, i): x is Socket => x !== null && i < 3);
+        // Its end (all read) or its close, whichever is first: a close waits for the next turn of the loop.
+        const closed = (x: Socket): Promise<void> =>
+          new Promise((r) => {
+            if (x.destroyed || x.readableEnded) return r();
+            x.once("end", () => r());
+            x.once("close", () => r());
+          });
+        const status = await Promise.race([reported, helper.exitCode.then(async (s) => (await closed(helper.stdio[3]!), s))]);
+        await Promise.all(streams.map(closed));
+        failed(status);
+        return { code: status, error: this.error };
+      };
+      // A warm helper takes its plan at once, in the same write as its header line.
+      const warm = options.spawner.takeWarm(helperSlots, { detached: options.detached });
+      this.exited = warm ? run(warm) : options.spawner.spawn(helperSlots, { detached: options.detached }).then(run, (err: Error) => startFailed(err));
       return;
     }
 
@@ -205,6 +212,8 @@ export class ShimProcess {
     });
     ctl.on("error", () => {}); // EPIPE when the helper died early: its exit says why
     ctl.write(encodePlan(plan));
+    // A warm helper's header line waits corked (Spawner.takeWarm): it and the plan go out now, together.
+    if (ctl.writableCorked) ctl.uncork();
   }
 
   private onLine(line: string, resolvePid: (pid: number) => void, options: ShimOptions): void {

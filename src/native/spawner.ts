@@ -4,6 +4,11 @@
  * IPC channel for each helper; hakod's ends of the helper's sockets come
  * back as net.Sockets. Without it (hako-runtime, a spawner that died) the
  * helper is spawned by Node as before.
+ *
+ * With `warm`, one helper is always forked ahead of need with all four
+ * sockets in our hands: a start or an exec that takes it pays for no fork
+ * and no hand-over (~0.5 ms of each). Once taken, the next one is asked for
+ * a little later, off the path of the request that took it.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
@@ -27,6 +32,8 @@ export interface SpawnedHelper {
 }
 
 interface Job {
+  /** Forked ahead of need: whole only once every socket is here. */
+  warm: boolean;
   sockets: (Socket | null)[];
   resolve: (h: SpawnedHelper) => void;
   reject: (err: Error) => void;
@@ -39,14 +46,29 @@ interface Job {
 
 type SpawnerMessage = { job?: number; slot?: number; pid?: number; exit?: number; status?: number; error?: string };
 
+/** How long after a warm helper was taken the next one is asked for: the request that took it goes first. */
+const REFILL_DELAY_MS = 5;
+
+export interface SpawnerOptions {
+  /** The spawner first asks for a slice this short for the calling process's main thread (native/src/sched.c). */
+  parentSliceUs?: number;
+  /** Keep one helper forked ahead of need. */
+  warm?: boolean;
+}
+
 export class Spawner {
   readonly #child: ChildProcess;
   readonly #jobs = new Map<number, Job>();
   #next = 1;
   #failure: Error | undefined;
+  readonly #keepWarm: boolean;
+  /** The warm helper's job while it is forked and handed over, and until it is taken. */
+  #warmJob: number | undefined;
+  /** The warm helper, once whole. */
+  #warm: SpawnedHelper | undefined;
+  #refill: NodeJS.Timeout | undefined;
 
-  /** `parentSliceUs`: the spawner first asks for a slice this short for the calling process's main thread (native/src/sched.c). */
-  constructor(helper: string, options: { parentSliceUs?: number } = {}) {
+  constructor(helper: string, options: SpawnerOptions = {}) {
     const args = options.parentSliceUs ? ["spawner", "--parent-slice-us", String(options.parentSliceUs)] : ["spawner"];
     this.#child = spawn(helper, args, { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "json" });
     this.#child.on("message", (msg: SpawnerMessage, handle?: Socket) => this.#onMessage(msg, handle));
@@ -54,13 +76,22 @@ export class Spawner {
     this.#child.on("exit", (code, signal) => this.#fail(new Error(`the spawner exited (${signal ?? code})`)));
     // The daemon's lifetime is not the spawner's business: only a pending request keeps the event loop alive.
     this.#child.unref();
+    this.#keepWarm = options.warm ?? false;
     this.#holdLoop();
+    if (this.#keepWarm) this.#warmUp();
   }
 
   #holdLoop(): void {
     const channel = this.#child.channel as { ref?: () => void; unref?: () => void } | null | undefined;
-    if (this.#jobs.size > 0) channel?.ref?.();
+    // A warm helper waiting to be taken is nobody's pending work.
+    const pending = this.#jobs.size - (this.#warmJob !== undefined ? 1 : 0);
+    if (pending > 0) channel?.ref?.();
     else channel?.unref?.();
+  }
+
+  /** The pid of the warm helper ready to be taken, if there is one (for diagnostics). */
+  get warmPid(): number | undefined {
+    return this.#warm?.pid;
   }
 
   /** Whether it can take requests (it did not die). */
@@ -71,7 +102,71 @@ export class Spawner {
   /** A new helper with these fds 0-3; it starts by reading its plan on fd 3. */
   spawn(slots: readonly SpawnSlot[], options: { detached?: boolean } = {}): Promise<SpawnedHelper> {
     if (this.#failure) return Promise.reject(this.#failure);
+    const warm = this.takeWarm(slots, options);
+    if (warm) return Promise.resolve(warm);
+    this.#scheduleRefill();
+    return this.#request({ spawn: this.#next++, slots: [0, 1, 2, 3].map((i) => (slots[i] === "pipe" ? "p" : "n")).join(""), detached: options.detached ? 1 : 0 });
+  }
+
+  /**
+   * The warm helper, made into one with these fds 0-3 (fd 3 a "pipe"),
+   * or undefined when there is none. Its header line (the sockets it keeps,
+   * a session of its own) is corked until the next tick, so that a plan the
+   * caller writes at once goes out in the same write.
+   */
+  takeWarm(slots: readonly SpawnSlot[], options: { detached?: boolean } = {}): SpawnedHelper | undefined {
+    if (this.#failure) return undefined;
+    const warm = this.#warm;
+    if (!warm || slots[3] !== "pipe" || warm.stdio.some((s) => !s || s.destroyed)) return undefined;
+    this.#warm = undefined;
+    this.#warmJob = undefined;
+    const stdio = warm.stdio.map((s, i) => {
+      if (slots[i] === "pipe") return s!.ref();
+      s!.destroy();
+      return null;
+    });
+    const kinds = [0, 1, 2].map((i) => (slots[i] === "pipe" ? "p" : "n")).join("");
+    const ctl = stdio[3]!;
+    ctl.cork();
+    ctl.write(`${kinds}p${options.detached ? 1 : 0}\n`);
+    process.nextTick(() => ctl.uncork());
+    this.#holdLoop();
+    this.#scheduleRefill();
+    return { pid: warm.pid, stdio, ready: warm.ready, exitCode: warm.exitCode };
+  }
+
+  #scheduleRefill(): void {
+    if (!this.#keepWarm || this.#failure || this.#warmJob !== undefined || this.#refill) return;
+    this.#refill = setTimeout(() => {
+      this.#refill = undefined;
+      this.#warmUp();
+    }, REFILL_DELAY_MS);
+    this.#refill.unref();
+  }
+
+  #warmUp(): void {
+    if (this.#failure || this.#warmJob !== undefined) return;
     const id = this.#next++;
+    this.#warmJob = id;
+    this.#request({ warm: id }).then(
+      (helper) => {
+        if (this.#warmJob !== id) {
+          for (const s of helper.stdio) s?.destroy();
+          return;
+        }
+        // Idle, its sockets keep nothing alive; they are ref'd again when it is taken. A helper
+        // that died meanwhile fails the first write, maybe before its taker listens for errors.
+        for (const s of helper.stdio) s?.unref().on("error", () => {});
+        this.#warm = helper;
+      },
+      () => {
+        if (this.#warmJob === id) this.#warmJob = undefined;
+      },
+    );
+  }
+
+  #request(message: { spawn: number; slots: string; detached: number } | { warm: number }): Promise<SpawnedHelper> {
+    const id = "warm" in message ? message.warm : message.spawn;
     let exit!: (code: number) => void;
     const exitCode = new Promise<number>((r) => (exit = r));
     let allHere!: () => void;
@@ -82,10 +177,9 @@ export class Spawner {
     });
     ready.catch(() => {});
     return new Promise<SpawnedHelper>((resolve, reject) => {
-      this.#jobs.set(id, { sockets: [null, null, null, null], resolve, reject, exit, exitCode, allHere, ready, failed });
+      this.#jobs.set(id, { warm: "warm" in message, sockets: [null, null, null, null], resolve, reject, exit, exitCode, allHere, ready, failed });
       this.#holdLoop();
-      const kinds = [0, 1, 2, 3].map((i) => (slots[i] === "pipe" ? "p" : "n")).join("");
-      this.#child.send({ spawn: id, slots: kinds, detached: options.detached ? 1 : 0 }, (err) => {
+      this.#child.send(message, (err) => {
         if (err) this.#settle(id, err);
       });
     });
@@ -102,6 +196,7 @@ export class Spawner {
     if (typeof msg.exit === "number") {
       const job = this.#jobs.get(msg.exit);
       this.#jobs.delete(msg.exit);
+      if (this.#warmJob === msg.exit) this.#dropWarm();
       this.#holdLoop();
       job?.exit(msg.status ?? 1);
       return;
@@ -114,7 +209,7 @@ export class Spawner {
     if (typeof msg.slot === "number") {
       if (!handle) return; // Node answered NACK: the spawner sends this one again
       job.sockets[msg.slot] = handle;
-      if (msg.slot === 3) job.resolve({ pid: msg.pid ?? 0, stdio: job.sockets, ready: job.ready, exitCode: job.exitCode });
+      if (msg.slot === 3 && !job.warm) job.resolve({ pid: msg.pid ?? 0, stdio: job.sockets, ready: job.ready, exitCode: job.exitCode });
     } else if (typeof msg.error === "string") {
       this.#settle(msg.job!, new SyscallError("spawn", 0, `the spawner could not start a helper: ${msg.error}`));
     } else if (typeof msg.pid === "number") {
@@ -124,9 +219,18 @@ export class Spawner {
     }
   }
 
+  /** The warm helper died before it was taken (or is let go): the next one comes later. */
+  #dropWarm(): void {
+    for (const s of this.#warm?.stdio ?? []) s?.destroy();
+    this.#warm = undefined;
+    this.#warmJob = undefined;
+    this.#scheduleRefill();
+  }
+
   #settle(id: number, err: Error): void {
     const job = this.#jobs.get(id);
     this.#jobs.delete(id);
+    if (this.#warmJob === id) this.#warmJob = undefined;
     this.#holdLoop();
     if (!job) return;
     for (const s of job.sockets) s?.destroy();
@@ -137,6 +241,10 @@ export class Spawner {
 
   #fail(err: Error): void {
     this.#failure ??= err;
+    clearTimeout(this.#refill);
+    this.#refill = undefined;
+    // A warm helper reads the end of its fd 3 and exits.
+    this.#dropWarm();
     // Helpers it started and reported run on; their exits can no longer be reported.
     for (const id of [...this.#jobs.keys()]) this.#settle(id, this.#failure);
   }
@@ -150,7 +258,7 @@ export function currentSpawner(): Spawner | undefined {
 }
 
 /** Starts the daemon's spawner; returns its stop. */
-export function startSpawner(helper: string, options: { parentSliceUs?: number } = {}): () => void {
+export function startSpawner(helper: string, options: SpawnerOptions = {}): () => void {
   const s = new Spawner(helper, options);
   daemonSpawner = s;
   return () => {

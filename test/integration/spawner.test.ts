@@ -11,9 +11,16 @@ import { release } from "node:os";
 import { after, describe, test } from "node:test";
 import { helperPath, startShim } from "../../src/native/shim.ts";
 import { Spawner } from "../../src/native/spawner.ts";
-import { ShimFixture, parentOf } from "../helpers/shim.ts";
+import { waitFor } from "../helpers/bundle.ts";
+import { ShimFixture, alive, parentOf, waitGone } from "../helpers/shim.ts";
 
 const skip = process.getuid?.() !== 0 ? "needs root" : false;
+
+/** A session leader's session id is its pid (field 6 of /proc/pid/stat). */
+function sessionOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3]);
+}
 
 function collect(stream: NodeJS.ReadableStream | null): Promise<string> {
   if (!stream) return Promise.resolve("");
@@ -96,6 +103,52 @@ describe("spawner", { skip }, () => {
       } finally {
         child.kill("SIGKILL");
       }
+    } finally {
+      own.close();
+    }
+  });
+
+  test("warm: the helper forked ahead runs the next container with the sockets asked for, and another takes its place", async () => {
+    const own = new Spawner(helperPath(), { warm: true });
+    try {
+      await waitFor(() => own.warmPid !== undefined, 5000, "a warm helper");
+      const warmPid = own.warmPid!;
+      assert.ok(alive(warmPid));
+      const { plan, cgroup } = f.plan(["sh", "-c", "echo out; echo err >&2; read x || echo no-stdin; exit 5"]);
+      try {
+        const shim = startShim(plan, { stdio: ["ignore", "pipe", "ignore"], spawner: own, detached: true });
+        const pid = await shim.pid;
+        assert.ok(pid > 0);
+        const [out, exit] = await Promise.all([collect(shim.stdout), shim.exited]);
+        assert.equal(out, "out\nno-stdin\n", "stdout kept; stdin is /dev/null; stderr went nowhere");
+        assert.equal(shim.stderr, null);
+        assert.equal(exit.code, 5);
+      } finally {
+        cgroup.destroy();
+      }
+      await waitGone(warmPid);
+      await waitFor(() => own.warmPid !== undefined, 5000, "the next warm helper");
+      assert.notEqual(own.warmPid, warmPid);
+
+      // The next one, taken for a session of its own (a shim's), is its session's leader.
+      const next = own.warmPid!;
+      const helper = own.takeWarm(["ignore", "ignore", "ignore", "pipe"], { detached: true });
+      assert.equal(helper?.pid, next);
+      await waitFor(() => sessionOf(next) === next, 5000, "setsid in the helper");
+      helper!.stdio[3]!.destroy(); // no plan: it gives up
+      assert.notEqual(await helper!.exitCode, 0);
+    } finally {
+      own.close();
+    }
+  });
+
+  test("warm: a helper never taken goes when the spawner does", async () => {
+    const own = new Spawner(helperPath(), { warm: true });
+    try {
+      await waitFor(() => own.warmPid !== undefined, 5000, "a warm helper");
+      const warmPid = own.warmPid!;
+      own.close();
+      await waitGone(warmPid);
     } finally {
       own.close();
     }
