@@ -203,6 +203,10 @@ int plan_decode(const uint8_t *buf, size_t len, struct plan *p, const char **why
 			p->rootfs_mount_cwd = rd_str(&r);
 			break;
 		case T_SECCOMP_CACHE: p->seccomp_cache = rd_str(&r); break;
+		case T_SECCOMP_COMPILED:
+			p->seccomp_cache = rd_str(&r);
+			p->seccomp_cache_only = 1;
+			break;
 		case T_PAUSE_HOOKS: p->pause_hooks = 1; break;
 		case T_START_HOOK: {
 			struct hook *h = GROW(p->start_hooks, p->nstart_hooks);

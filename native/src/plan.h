@@ -64,6 +64,7 @@ enum plan_tag {
 	T_LOG = 43,          /* str path, u64 max size (0: no rotation), u32 max files: the json-file log */
 	T_STDIO = 44,        /* u32 STDIO_* flags */
 	T_LOOPBACK_UP = 45,  /* (empty): lo up in the new network namespace before exec (hakod's containers) */
+	T_SECCOMP_COMPILED = 46, /* str: file holding the compiled filter, sent instead of the rules: it must be there */
 	T_MAX
 };
 
@@ -149,7 +150,7 @@ struct plan {
 	char *console_socket;
 	int has_seccomp; uint32_t seccomp_default, seccomp_flags; struct strvec seccomp_arches;
 	struct seccomp_rule *seccomp_rules; size_t nseccomp_rules;
-	char *seccomp_cache;
+	char *seccomp_cache; int seccomp_cache_only;
 	/* The rootfs's own mount (an overlay of image layers), made in the container's namespace. */
 	int has_rootfs_mount; uint64_t rootfs_mount_flags;
 	char *rootfs_mount_type, *rootfs_mount_source, *rootfs_mount_data, *rootfs_mount_cwd;

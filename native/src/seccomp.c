@@ -116,6 +116,9 @@ void seccomp_prepare(struct plan *p)
 {
 	if (!p->has_seccomp) return;
 	if (p->seccomp_cache && read_cache(p) == 0) return;
+	/* Without its rules there is nothing to compile: no filter at all is not an option. */
+	if (p->seccomp_cache_only)
+		fatal("seccomp", ENOENT, "the compiled filter %s is gone or unreadable", p->seccomp_cache);
 	compile(p);
 	if (p->seccomp_cache) write_cache(p);
 }

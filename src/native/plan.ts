@@ -51,6 +51,7 @@ export enum Tag {
   Log = 43,
   Stdio = 44,
   LoopbackUp = 45,
+  SeccompCompiled = 46,
 }
 
 export enum PlanMode {
@@ -130,6 +131,8 @@ export interface PlanSeccompRule {
 export interface PlanSeccomp {
   /** A file for the compiled filter: read when present, written after compiling. */
   cacheFile?: string;
+  /** The cache file is known to hold the compiled filter: the rules stay here (the helper fails without the file). */
+  compiled?: boolean;
   defaultAction: number;
   flags: number;
   architectures: string[];
@@ -311,13 +314,13 @@ export function encodePlan(plan: Plan): Buffer {
     else {
       const from = records.length;
       add(Tag.Seccomp, (w) => w.u32(s.defaultAction).u32(s.flags).strs(s.architectures));
-      for (const r of s.rules) {
+      for (const r of s.compiled && s.cacheFile ? [] : s.rules) {
         add(Tag.SeccompRule, (w) => {
           w.u32(r.action).str(r.syscall).u32(r.args.length);
           for (const a of r.args) w.u32(a.index).u32(a.op).u64(a.value).u64(a.value2);
         });
       }
-      if (s.cacheFile) add(Tag.SeccompCache, (w) => w.str(s.cacheFile!));
+      if (s.cacheFile) add(s.compiled ? Tag.SeccompCompiled : Tag.SeccompCache, (w) => w.str(s.cacheFile!));
       encodedSeccomp.set(s, records.slice(from));
     }
   }

@@ -7,13 +7,15 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import type { Socket } from "node:net";
-import { chmodSync, existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { ShimConnection, readExitFile, shimAlive, startContainerShim, type ShimError } from "../../src/native/container-shim.ts";
 import { encodePlan } from "../../src/native/plan.ts";
-import { helperPath } from "../../src/native/shim.ts";
+import { helperPath, startShim } from "../../src/native/shim.ts";
 import { planExec } from "../../src/runtime/plan.ts";
+import { resolveDockerDefault } from "../../src/runtime/seccomp-default.ts";
 import { PROJECT, isRoot, waitFor } from "../helpers/bundle.ts";
 import { ShimFixture, alive, parentOf, text, waitGone, type ShimContainer } from "../helpers/shim.ts";
 
@@ -444,6 +446,51 @@ describe("shim", { skip }, () => {
     assert.equal(alive(c.handle.pid), true, "the container goes on");
     process.kill(c.handle.pid, "SIGKILL");
     await waitGone(c.handle.shimPid);
+  });
+
+  test("exec under seccomp: the first compiles the filter into its cache; later plans name the file alone", async () => {
+    const { c } = await f.run(["sleep", "100"], { attach: { watch: true } });
+    const cacheDir = mkdtempSync(path.join(os.tmpdir(), "hako-seccomp-"));
+    try {
+      const seccomp = resolveDockerDefault({ capabilities: ["CAP_CHOWN", "CAP_SETUID", "CAP_SETGID"], arch: "amd64" });
+      const proc = { args: ["grep", "Seccomp:", "/proc/self/status"], env: ["PATH=/bin"], cwd: "/", user: { uid: 0, gid: 0 } };
+      const plan = () => planExec(proc, { pid: c.handle.pid, cgroup: c.cgroup, seccomp, seccompCacheDir: cacheDir });
+      const exec = async (p: ReturnType<typeof plan>) => {
+        const shim = startShim(p, { stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        shim.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
+        const exit = await shim.exited;
+        return { out, exit };
+      };
+
+      const first = plan();
+      assert.notEqual(first.seccomp?.compiled, true, "no compiled filter yet: the rules go along");
+      const compiling = await exec(first);
+      assert.equal(compiling.exit.code, 0);
+      assert.match(compiling.out, /^Seccomp:\s+2$/m, "the exec runs under the filter");
+      assert.equal(readdirSync(cacheDir).filter((n) => n.endsWith(".bpf")).length, 1, "the compiled filter is cached");
+
+      const second = plan();
+      assert.equal(second.seccomp?.compiled, true);
+      const encoded = encodePlan(second);
+      assert.ok(encoded.length * 4 < encodePlan(first).length, `${encoded.length} bytes: the rules stay behind`);
+      assert.equal(encoded.includes("accept4"), false);
+      const cached = await exec(second);
+      assert.equal(cached.exit.code, 0);
+      assert.match(cached.out, /^Seccomp:\s+2$/m, "the cached filter applies");
+
+      // A plan that names the file alone never runs without a filter.
+      rmSync(path.join(cacheDir, readdirSync(cacheDir)[0]!));
+      const gone = await exec(second);
+      assert.notEqual(gone.exit.code, 0);
+      assert.equal(gone.out, "");
+      assert.equal(gone.exit.error?.stage, "seccomp");
+      assert.match(gone.exit.error?.message ?? "", /compiled filter .* is gone/);
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+      process.kill(c.handle.pid, "SIGKILL");
+      await waitGone(c.handle.shimPid);
+    }
   });
 
   test("hako-init as PID 1: reaps orphans, forwards SIGTERM (143)", { skip: existsSync(INIT_BIN) ? false : "hako-init is not built" }, async () => {
