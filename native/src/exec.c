@@ -42,13 +42,22 @@ int exec_main(struct plan *p)
 
 	struct parent_result res;
 	parent_handshake(p, pid, sv[0], -1, &res);
+	/*
+	 * Not a relay (no tty): the process's stdout and stderr are ours too.
+	 * We keep them (out of the way of our own messages) until it is reaped,
+	 * and let them go just before the exit code is said: hakod then finds
+	 * the end of the output and the code in one wake-up, not one for each.
+	 */
+	int held[2] = { -1, -1 };
 	if (res.master_fd < 0) {
-		/* Not a relay (no tty): the process alone holds its stdio, so their EOF is its exit. */
+		held[0] = fcntl(1, F_DUPFD_CLOEXEC, 3);
+		held[1] = fcntl(2, F_DUPFD_CLOEXEC, 3);
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		for (int fd = 0; fd <= 2 && null >= 0; fd++) dup2(null, fd);
 		if (null > 2) close(null);
 	}
 	int code = monitor_process(pid, res.master_fd);
+	for (int i = 0; i < 2; i++) if (held[i] >= 0) close(held[i]);
 	/* Before we are reaped: hakod answers with this, not with our exit (our parent's report). */
 	ctl_printf("exit %d", code);
 	return code;

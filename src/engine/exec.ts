@@ -20,7 +20,7 @@ import type { Process } from "../spec/oci-runtime.ts";
 import type { ContainerRecord } from "./container-store.ts";
 import type { ContainerService } from "./containers.ts";
 import { HealthMonitor } from "./health.ts";
-import { containerEnv, replaceOrAppendEnv, resolveUser } from "./specgen.ts";
+import { containerEnv, replaceOrAppendEnv, resolveUser, userFilesStamp } from "./specgen.ts";
 
 /** Docker's ExecConfig (POST /containers/{id}/exec). */
 export interface ExecConfig {
@@ -58,6 +58,8 @@ export interface ExecStartOptions {
   detach?: boolean;
   /** [height, width], overriding the one given at create. */
   consoleSize?: [number, number] | null;
+  /** Called once the helper has its plan (the process is on its way), before start resolves. */
+  launched?: () => void;
 }
 
 /** The streams of an attached exec: what the API copies to and from its client. */
@@ -99,6 +101,13 @@ interface ExecInstance {
   pendingSize?: { rows: number; cols: number };
 }
 
+/** A user as resolveUser found it in a container, and what that answer depends on. */
+interface KnownUser {
+  key: string;
+  stamp: string;
+  user: { uid: number; gid: number; additionalGids: number[] };
+}
+
 export interface ExecServiceOptions {
   containers: ContainerService;
   events: EventBus;
@@ -112,6 +121,8 @@ export class ExecService {
   readonly events: EventBus;
   readonly health: HealthMonitor;
   private readonly execs = new Map<string, ExecInstance>();
+  /** The last user each container's execs ran as: a repeated exec reads no /etc/passwd while it is unchanged. */
+  private readonly users = new Map<string, KnownUser>();
   private readonly unsubscribe: () => void;
 
   constructor(options: ExecServiceOptions) {
@@ -146,10 +157,8 @@ export class ExecService {
       probe: Boolean(options.probe),
     };
     this.execs.set(id, inst);
-    if (!inst.probe) {
-      c.ExecIDs = [...(c.ExecIDs ?? []), id];
-      this.containers.store.save(c);
-    }
+    // ExecIDs are never written (container-store.ts): the store's own record is the one to change.
+    if (!inst.probe) c.ExecIDs = [...(c.ExecIDs ?? []), id];
     this.containers.publish(`exec_create: ${inst.cmd.join(" ")}`, c, { execID: id });
     return id;
   }
@@ -218,6 +227,7 @@ export class ExecService {
       c = running.record;
       const proc = this.processFor(inst, c, running.spec.process, options.consoleSize ?? cfg.ConsoleSize ?? null);
       const { cgroup } = this.containers.liveCgroup(c.ID);
+      // Detached or not, the helper stays to report the exit code (PlanMode.Exec).
       const plan = planExec(proc, {
         pid: c.State.Pid,
         cgroup: cgroup.exists() ? cgroup : undefined,
@@ -240,6 +250,7 @@ export class ExecService {
       throw err;
     }
     inst.shim = shim;
+    options.launched?.();
     this.containers.publish(`exec_start: ${inst.cmd.join(" ")}`, c, { execID: inst.id });
     try {
       inst.pid = await shim.pid;
@@ -315,8 +326,7 @@ export class ExecService {
     const tty = Boolean(cfg.Tty);
     const env = replaceOrAppendEnv(containerEnv({ ...c.Config, Tty: tty }), cfg.Env ?? []);
     const userSpec = cfg.User || c.Config.User || "";
-    // The container's own /etc/passwd, as it is now (a user added since create counts).
-    const user = resolveUser(userSpec, `/proc/${c.State.Pid}/root`, c.HostConfig.GroupAdd ?? []);
+    const user = this.userIn(c, userSpec);
     const proc: Process = {
       ...(template ?? { cwd: "/", user: { uid: 0, gid: 0 } }),
       terminal: tty,
@@ -334,6 +344,19 @@ export class ExecService {
       proc.capabilities = { bounding: all, effective: all, permitted: all };
     }
     return proc;
+  }
+
+  /** The container's own /etc/passwd and /etc/group as they are now (a user added since create counts), as dockerd reads them at start. */
+  private userIn(c: ContainerRecord, userSpec: string): KnownUser["user"] {
+    const root = `/proc/${c.State.Pid}/root`;
+    const groupAdd = c.HostConfig.GroupAdd ?? [];
+    const key = `${c.State.Pid}\0${userSpec}\0${groupAdd.join(",")}`;
+    const stamp = userFilesStamp(root);
+    const known = this.users.get(c.ID);
+    if (known && known.key === key && known.stamp === stamp) return known.user;
+    const user = resolveUser(userSpec, root, groupAdd);
+    this.users.set(c.ID, { key, stamp, user });
+    return user;
   }
 
   private seccompCacheDir(containerId: string): string {
@@ -372,28 +395,17 @@ export class ExecService {
     const c = this.containers.store.get(inst.containerId);
     if (!c || !c.ExecIDs?.includes(inst.id)) return;
     c.ExecIDs = c.ExecIDs.filter((x) => x !== inst.id);
-    try {
-      this.containers.store.save(c);
-    } catch {
-      // the container is being removed
-    }
   }
 
   private onEvent(ev: EngineEvent): void {
     if (ev.Type !== "container") return;
     if (ev.Action === "destroy") {
       for (const [id, e] of this.execs) if (e.containerId === ev.Actor.ID) this.execs.delete(id);
+      this.users.delete(ev.Actor.ID);
     } else if (ev.Action === "die") {
       // dockerd forgets a stopped container's execs (ExecIDs); the records stay for their exit codes.
       const c = this.containers.store.get(ev.Actor.ID);
-      if (c?.ExecIDs?.length) {
-        c.ExecIDs = [];
-        try {
-          this.containers.store.save(c);
-        } catch {
-          // removed meanwhile
-        }
-      }
+      if (c?.ExecIDs?.length) c.ExecIDs = [];
     }
   }
 }

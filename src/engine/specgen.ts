@@ -500,6 +500,25 @@ interface GroupEntry {
   members: string[];
 }
 
+/**
+ * What resolveUser's answer in this root depends on, as a string that
+ * changes when /etc/passwd or /etc/group does (an answer worked out
+ * earlier is still good while it is the same).
+ */
+export function userFilesStamp(root: string): string {
+  return ["/etc/passwd", "/etc/group"]
+    .map((f) => {
+      try {
+        // The file resolveUser reads: symlinks followed inside the root.
+        const st = lstatSync(resolveInRoot(root, f), { throwIfNoEntry: false });
+        return st ? `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : "-";
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code ?? "?"; // resolveUser meets the same and says so
+      }
+    })
+    .join(" ");
+}
+
 function readEtc(root: string, file: string): string | undefined {
   try {
     return readFileSync(resolveInRoot(root, file), "utf8");

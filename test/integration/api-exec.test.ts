@@ -168,6 +168,32 @@ describe("exec API", { skip: isRoot ? false : "needs root (namespaces, cgroups, 
     assert.equal(override.stdout, "overridden\n");
   });
 
+  test("the user is looked up at start: /etc/passwd changed after create counts; a restart between create and start too", async () => {
+    const c = await createContainer({ Cmd: ["sleep", "3600"] });
+    // Planned after create; the user appears (and nobody moves) before start.
+    const later = await execCreate(c, { Cmd: ["id", "-u"], User: "later", AttachStdout: true, AttachStderr: true });
+    const moved = await execCreate(c, { Cmd: ["id", "-u"], User: "nobody", AttachStdout: true, AttachStderr: true });
+    await new Promise((r) => setTimeout(r, 50));
+    const edit = await run(["sh", "-c", "echo later:x:4321:4321::/:/bin/sh >> /etc/passwd && sed -i 's/^nobody:x:65534:/nobody:x:4322:/' /etc/passwd"], {}, c);
+    assert.equal(edit.exitCode, 0, edit.stderr);
+    for (const [id, uid] of [[later, "4321"], [moved, "4322"]] as const) {
+      const h = await hijack(d.socket, `/v1.44/exec/${id}/start`, { Detach: false, Tty: false });
+      await h.closed;
+      assert.equal(demux(h.data()).stdout.trim(), uid);
+    }
+    // A restart between create and start: the exec joins the new init.
+    const again = await execCreate(c, { Cmd: ["cat", "/proc/1/cmdline"], AttachStdout: true, AttachStderr: true });
+    await new Promise((r) => setTimeout(r, 50));
+    const r = await d.request("POST", `/containers/${c}/restart?t=0`, { timeoutMs: 30_000 });
+    assert.equal(r.status, 204, r.body);
+    const h = await hijack(d.socket, `/v1.44/exec/${again}/start`, { Detach: false, Tty: false });
+    await h.closed;
+    const out = demux(h.data());
+    // dockerd forgets a stopped container's execs: either the exec runs in the new init's namespaces, or it is refused.
+    if (h.status === 101 && out.stdout) assert.equal(out.stdout.replace(/\0/g, " ").trim(), "sleep 3600");
+    else assert.notEqual(h.status, 101);
+  });
+
   test("an unknown user: dockerd's message in the stream, exit code 126, the daemon goes on", async () => {
     const r = await run(["true"], { User: "no-such-user" });
     assert.equal(r.exitCode, 126);

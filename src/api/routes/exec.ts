@@ -131,16 +131,24 @@ async function startExecUpgraded(call: UpgradeCall): Promise<void> {
   const multiplexed = !tty;
   // Stdin that arrives before the process runs waits in the socket.
   socket.pause();
-  call.upgrade(rawStreamType(tty));
+  // The 101 goes once the helper has its plan: its set-up need not wait for this write.
+  let upgraded = false;
+  const upgrade = (): void => {
+    if (upgraded) return;
+    upgraded = true;
+    call.upgrade(rawStreamType(tty));
+  };
   let session: ExecSession;
   try {
-    session = await exec.start(id, { consoleSize: check.consoleSize });
+    session = await exec.start(id, { consoleSize: check.consoleSize, launched: upgrade });
   } catch (err) {
+    upgrade();
     // dockerd writes a start failure into the stream as text (docker exec prints it).
     writeOutput(socket, multiplexed, StdStream.Stdout, Buffer.from(`${errorMessage(err)}\r\n`));
     socket.end();
     return;
   }
+  upgrade();
   // The detach keys end the session and leave the process running (TTY with stdin, as dockerd's escape proxy).
   const matcher = tty && session.stdin ? new DetachKeyMatcher(parseDetachKeys(exec.inspect(id).DetachKeys)) : undefined;
   let done = false;
