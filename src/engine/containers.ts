@@ -146,10 +146,17 @@ export class ContainerService {
 
   /** The host's cgroup v1 hierarchies do not move while hakod runs: their mountinfo is read once. */
   private cgroupMountinfo: string | undefined;
+  /** Opened cgroups by container (only paths: what is on disk is read when asked), until the container goes. */
+  private readonly cgroups = new Map<string, Cgroup>();
 
   private cgroup(id: string): Cgroup {
-    this.cgroupMountinfo ??= readFileSync("/proc/self/mountinfo", "utf8");
-    return openCgroup(this.cgroupPath(id), { mountinfo: this.cgroupMountinfo });
+    let cg = this.cgroups.get(id);
+    if (!cg) {
+      this.cgroupMountinfo ??= readFileSync("/proc/self/mountinfo", "utf8");
+      cg = openCgroup(this.cgroupPath(id), { mountinfo: this.cgroupMountinfo });
+      if (this.store.get(id)) this.cgroups.set(id, cg);
+    }
+    return cg;
   }
 
   // ---------------------------------------------------------------- start-up
@@ -262,6 +269,7 @@ export class ContainerService {
       this.names.releaseId(id);
       await this.images.layers.removeContainerLayer(id).catch(() => {});
       if (this.store.exists(id)) this.store.remove(id);
+      this.cgroups.delete(id);
       rmSync(paths.dir, { recursive: true, force: true });
       throw err;
     }
@@ -799,6 +807,7 @@ export class ContainerService {
       rmSync(this.shimDir(c.ID), { recursive: true, force: true });
       this.store.remove(c.ID);
       this.specs.delete(c.ID);
+      this.cgroups.delete(c.ID);
       this.shims.delete(c.ID);
       this.names.releaseId(c.ID);
       this.releaseNetworks(c.ID);
@@ -1073,12 +1082,19 @@ export class ContainerService {
     return top ? layerKey(top) : undefined;
   }
 
+  /** Image names as events show them, by the name a container was created from (a handful per daemon). */
+  private readonly familiarNames = new Map<string, string>();
+
   publish(action: string, c: ContainerRecord, extra: Record<string, string> = {}): void {
-    let image = c.ImageName;
-    try {
-      image = familiarString(parseReference(c.ImageName));
-    } catch {
-      // an ID
+    let image = this.familiarNames.get(c.ImageName);
+    if (image === undefined) {
+      try {
+        image = familiarString(parseReference(c.ImageName));
+      } catch {
+        image = c.ImageName; // an ID
+      }
+      if (this.familiarNames.size >= 256) this.familiarNames.clear();
+      this.familiarNames.set(c.ImageName, image);
     }
     this.opts.events.publish({
       type: "container",

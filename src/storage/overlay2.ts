@@ -31,6 +31,8 @@ export class Overlay2Snapshotter implements Snapshotter {
   readonly whiteouts = "overlay" as const;
   readonly root: string;
   private readonly trash: Trash;
+  /** graphDriverData by key: a snapshot's chain never changes while it exists (commit moves it to a new key). */
+  private readonly graphData = new Map<string, Record<string, string>>();
 
   constructor(root: string) {
     this.root = root;
@@ -81,6 +83,7 @@ export class Overlay2Snapshotter implements Snapshotter {
   /** A snapshot's directory: `subdirs`, what `fill` adds, its parents' links; "link" last. */
   private make(key: string, parent: string | undefined, subdirs: string[], fill: (dir: string) => void): void {
     if (this.exists(key)) throw new ConflictError(`snapshot ${key} already exists`);
+    this.graphData.delete(key);
     let lower = "";
     if (parent) {
       const p = this.stat(parent);
@@ -103,6 +106,8 @@ export class Overlay2Snapshotter implements Snapshotter {
   }
 
   async commit(name: string, key: string): Promise<void> {
+    this.graphData.delete(key);
+    this.graphData.delete(name);
     const info = this.stat(key);
     if (info.kind === "committed") throw new ConflictError(`snapshot ${key} is already committed`);
     if (this.exists(name)) throw new ConflictError(`snapshot ${name} already exists`);
@@ -140,6 +145,7 @@ export class Overlay2Snapshotter implements Snapshotter {
   }
 
   async remove(key: string, opts: { childless?: boolean } = {}): Promise<void> {
+    this.graphData.delete(key);
     const link = this.read(key, "link");
     // Only a committed snapshot can be a parent: a container's layer is removed without reading every other one.
     if (!opts.childless && existsSync(path.join(this.dir(key), "committed"))) {
@@ -163,6 +169,14 @@ export class Overlay2Snapshotter implements Snapshotter {
   }
 
   graphDriverData(key: string): Record<string, string> {
+    const known = this.graphData.get(key);
+    if (known) return { ...known };
+    const data = this.readGraphDriverData(key);
+    this.graphData.set(key, data);
+    return { ...data };
+  }
+
+  private readGraphDriverData(key: string): Record<string, string> {
     const lower = this.read(key, "lower");
     const data: Record<string, string> = {};
     if (lower) {

@@ -294,8 +294,18 @@ export function snapshotterSuite(name: string, factory: () => Promise<Subject>, 
         const d = sn.graphDriverData("g3");
         assert.deepEqual(d.LowerDir!.split(":"), [sn.diffDir("g2"), sn.diffDir("g1")], "nearest first");
         assert.ok(d.MergedDir && d.WorkDir);
+        // Answers are remembered per key: a key made again, or committed under a new name, is read afresh.
+        await sn.remove("g3");
+        await sn.prepare("g3", "g1");
+        assert.deepEqual(sn.graphDriverData("g3").LowerDir!.split(":"), [sn.diffDir("g1")]);
+        await sn.commit("g4", "g3");
+        const committed = sn.graphDriverData("g4");
+        assert.equal(committed.MergedDir, undefined);
+        assert.equal(committed.UpperDir, sn.diffDir("g4"));
+        await sn.remove("g4");
+      } else {
+        await sn.remove("g3");
       }
-      await sn.remove("g3");
       await sn.remove("g2");
       await sn.remove("g1");
     });
