@@ -382,6 +382,8 @@ export class ExecService {
   private finish(inst: ExecInstance, code: number): void {
     inst.running = false;
     inst.exitCode = code;
+    // As dockerd's: a container lists its execs that have not exited; the record stays for inspect.
+    this.dropFromContainer(inst);
     this.pruneFinished(inst.containerId);
   }
 

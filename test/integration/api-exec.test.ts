@@ -46,14 +46,14 @@ describe("exec API", { skip: isRoot ? false : "needs root (namespaces, cgroups, 
   }
 
   /** Runs a command attached (stdout+stderr), returns its output and exit code. */
-  async function run(cmd: string[], extra: object = {}, container = ctr): Promise<{ stdout: string; stderr: string; exitCode: number | null }> {
+  async function run(cmd: string[], extra: object = {}, container = ctr): Promise<{ id: string; stdout: string; stderr: string; exitCode: number | null }> {
     const id = await execCreate(container, { Cmd: cmd, AttachStdout: true, AttachStderr: true, ...extra });
     const h = await hijack(d.socket, `/v1.44/exec/${id}/start`, { Detach: false, Tty: false });
     assert.equal(h.status, 101);
     await h.closed;
     const out = demux(h.data());
     const info = await inspectExec(id);
-    return { ...out, exitCode: info.ExitCode };
+    return { id, ...out, exitCode: info.ExitCode };
   }
 
   before(async () => {
@@ -110,8 +110,11 @@ describe("exec API", { skip: isRoot ? false : "needs root (namespaces, cgroups, 
     assert.equal(info.ExitCode, 3);
     assert.equal(info.Running, false);
     assert.ok(info.Pid > 0);
+    // The container lists its execs that have not exited (dockerd's ExecIDs); an exited one is still inspectable.
+    const pending = await execCreate(ctr, { Cmd: ["true"] });
     const c = (await d.request("GET", `/containers/${ctr}/json`)).json();
-    assert.ok(c.ExecIDs.includes(id), JSON.stringify(c.ExecIDs));
+    assert.ok(c.ExecIDs.includes(pending), JSON.stringify(c.ExecIDs));
+    assert.ok(!c.ExecIDs.includes(id), JSON.stringify(c.ExecIDs));
   });
 
   test("stdin through cat: the client's half-close ends the process", async () => {
@@ -251,7 +254,7 @@ describe("exec API", { skip: isRoot ? false : "needs root (namespaces, cgroups, 
     assert.equal(capOf(plain.stdout, "NoNewPrivs"), 0n);
     const seccomp = capOf(plain.stdout, "Seccomp");
     assert.equal(seccomp, 2n, "the container's seccomp filter applies to its execs");
-    const info = await inspectExec((await d.request("GET", `/containers/${ctr}/json`)).json().ExecIDs.at(-1));
+    const info = await inspectExec(priv.id);
     assert.equal(info.ProcessConfig.privileged, true);
   });
 

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import { after, describe, test } from "node:test";
 import { helperPath, startShim } from "../../src/native/shim.ts";
-import { Spawner } from "../../src/native/spawner.ts";
+import { Spawner, type SpawnerOptions } from "../../src/native/spawner.ts";
 import { waitFor } from "../helpers/bundle.ts";
 import { ShimFixture, alive, parentOf, waitGone } from "../helpers/shim.ts";
 
@@ -20,6 +20,16 @@ const skip = process.getuid?.() !== 0 ? "needs root" : false;
 function sessionOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3]);
+}
+
+/** A spawner of the test's own, stopped once `fn` is done. */
+async function withSpawner(options: SpawnerOptions, fn: (own: Spawner) => Promise<void>): Promise<void> {
+  const own = new Spawner(helperPath(), options);
+  try {
+    await fn(own);
+  } finally {
+    own.close();
+  }
 }
 
 function collect(stream: NodeJS.ReadableStream | null): Promise<string> {
@@ -88,8 +98,7 @@ describe("spawner", { skip }, () => {
       t.skip("no custom EEVDF slices on this kernel (6.12+)");
       return;
     }
-    const own = new Spawner(helperPath(), { parentSliceUs: 100 });
-    try {
+    await withSpawner({ parentSliceUs: 100 }, async (own) => {
       // The spawner sets it first thing; a spawn round trip is after that.
       const helper = await own.spawn(["ignore", "ignore", "ignore", "pipe"]);
       helper.stdio[3]!.destroy();
@@ -103,14 +112,11 @@ describe("spawner", { skip }, () => {
       } finally {
         child.kill("SIGKILL");
       }
-    } finally {
-      own.close();
-    }
+    });
   });
 
   test("warm: the helper forked ahead runs the next container with the sockets asked for, and another takes its place", async () => {
-    const own = new Spawner(helperPath(), { warm: true });
-    try {
+    await withSpawner({ warm: true }, async (own) => {
       await waitFor(() => own.warmPid !== undefined, 5000, "a warm helper");
       const warmPid = own.warmPid!;
       assert.ok(alive(warmPid));
@@ -137,26 +143,20 @@ describe("spawner", { skip }, () => {
       await waitFor(() => sessionOf(next) === next, 5000, "setsid in the helper");
       helper!.stdio[3]!.destroy(); // no plan: it gives up
       assert.notEqual(await helper!.exitCode, 0);
-    } finally {
-      own.close();
-    }
+    });
   });
 
   test("warm: a helper never taken goes when the spawner does", async () => {
-    const own = new Spawner(helperPath(), { warm: true });
-    try {
+    await withSpawner({ warm: true }, async (own) => {
       await waitFor(() => own.warmPid !== undefined, 5000, "a warm helper");
       const warmPid = own.warmPid!;
       own.close();
       await waitGone(warmPid);
-    } finally {
-      own.close();
-    }
+    });
   });
 
   test("the helper is the spawner's child, not ours; a stopped spawner refuses new helpers", async () => {
-    const own = new Spawner(helperPath());
-    try {
+    await withSpawner({}, async (own) => {
       const helper = await own.spawn(["ignore", "ignore", "ignore", "pipe"]);
       assert.notEqual(parentOf(helper.pid), process.pid);
       helper.stdio[3]!.end(Buffer.alloc(0));
@@ -165,8 +165,6 @@ describe("spawner", { skip }, () => {
       own.close();
       assert.equal(own.alive, false);
       await assert.rejects(own.spawn(["ignore", "ignore", "ignore", "pipe"]), /stopped/);
-    } finally {
-      own.close();
-    }
+    });
   });
 });
