@@ -146,6 +146,24 @@ describe("spawner", { skip }, () => {
     });
   });
 
+  test("warm: a helper killed while it waits is replaced, and the next start does not notice", async () => {
+    await withSpawner({ warm: true }, async (own) => {
+      await waitFor(() => own.warmPid !== undefined, 5000, "a warm helper");
+      const killed = own.warmPid!;
+      process.kill(killed, "SIGKILL");
+      await waitFor(() => own.warmPid !== undefined && own.warmPid !== killed, 5000, "a new warm helper");
+      const { plan, cgroup } = f.plan(["echo", "still here"]);
+      try {
+        const shim = startShim(plan, { stdio: ["ignore", "pipe", "ignore"], spawner: own });
+        const [out, exit] = await Promise.all([collect(shim.stdout), shim.exited]);
+        assert.equal(out, "still here\n");
+        assert.equal(exit.code, 0);
+      } finally {
+        cgroup.destroy();
+      }
+    });
+  });
+
   test("warm: a helper never taken goes when the spawner does", async () => {
     await withSpawner({ warm: true }, async (own) => {
       await waitFor(() => own.warmPid !== undefined, 5000, "a warm helper");
