@@ -150,12 +150,17 @@ export async function startContainerShim(plan: Plan, opts: ContainerShimOptions)
   }
   ctl.write(encodePlan(full));
 
-  /** The failure, once the shim is gone (so exit.json, when it writes one, is complete). */
+  /**
+   * The failure, once the shim is gone (so exit.json, when it writes one, is
+   * complete). Without an error line, exit.json's says why: a shim that
+   * failed and exited before "start" was written has that write fail, and
+   * Node drops the socket with the error line still unread in it.
+   */
   const failure = async (err: SyscallError | undefined): Promise<ShimError> => {
     await Promise.race([lines.ended, new Promise((r) => setTimeout(r, 5000).unref())]);
     ctl.destroy();
-    const e: ShimError = err ?? new SyscallError("shim", 0, "the shim exited before the container was set up");
     const exit = readExitFile(opts.shimDir);
+    const e: ShimError = err ?? exitFileError(exit) ?? new SyscallError("shim", 0, "the shim exited before the container was set up");
     if (exit) e.exitCode = exit.exitCode;
     return e;
   };
@@ -392,6 +397,14 @@ export function readExitFile(shimDir: string): ShimExit | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** exit.json's error ("<stage>: <text>", as shim_fail writes it) as the error line would have said it. */
+function exitFileError(exit: ShimExit | undefined): SyscallError | undefined {
+  if (!exit?.error) return undefined;
+  const colon = exit.error.indexOf(": ");
+  if (colon <= 0) return new SyscallError("shim", 0, exit.error);
+  return new SyscallError(exit.error.slice(0, colon), 0, exit.error.slice(colon + 2));
 }
 
 /** The pid in shim.pid, if the file is there. */

@@ -171,10 +171,10 @@ describe("container options seen from inside", { skip }, () => {
     assert.equal(none.status, 125);
     assert.match(none.stderr, /No command specified/);
     const missing = hako(["run", "--rm", "--network", "none", "busybox", "/bin/bash"]);
-    assert.equal(missing.status, 127);
+    assert.equal(missing.status, 127, missing.stderr);
     assert.match(missing.stderr, /exec: "\/bin\/bash": stat \/bin\/bash: no such file or directory/);
     const notExec = hako(["run", "--rm", "--network", "none", "busybox", "/etc/passwd"]);
-    assert.equal(notExec.status, 126);
+    assert.equal(notExec.status, 126, notExec.stderr);
     assert.match(notExec.stderr, /permission denied/);
   });
 

@@ -377,6 +377,23 @@ describe("shim", { skip }, () => {
     assert.match(readExitFile(c.dir)!.error!, /exec format error/);
   });
 
+  test("a set-up failure before start: start() has its error even when the shim was gone before \"start\" was written", async () => {
+    const c = await f.create(["/no/such/binary"]);
+    // The shim says why and exits while our event loop is busy elsewhere: "start" then meets a closed
+    // socket, and the error line still unread in it goes with the socket. exit.json still says it.
+    const deadline = Date.now() + 5000;
+    while (alive(c.handle.shimPid) && Date.now() < deadline) {
+      // busy: nothing is read from the control socket meanwhile
+    }
+    const err = await c.handle.start().then(
+      () => assert.fail("start should fail"),
+      (e: ShimError) => e,
+    );
+    assert.equal(err.stage, "exec");
+    assert.match(err.message, /exec: "\/no\/such\/binary": stat \/no\/such\/binary: no such file or directory/);
+    assert.equal(err.exitCode, 127);
+  });
+
   test("a plan paused for hooks: onHooks runs before pivot_root; a failing hook aborts", async () => {
     const { plan, cgroup } = f.plan(["echo", "ran"]);
     const dir = path.join(f.stateDir(), "shim");
