@@ -15,6 +15,9 @@ import type { SpawnedHelper, Spawner, SpawnSlot } from "./spawner.ts";
 
 let pinnedHelper: string | undefined;
 
+/** How long an exec's streams may stay open once its process exited (dockerd's wait). */
+const STREAMS_AFTER_EXIT_MS = 2000;
+
 /** Where the helper binary is: hakod's pinned copy, $HAKO_SHIM, or native/build next to the code. */
 export function helperPath(): string {
   if (pinnedHelper) return pinnedHelper;
@@ -146,7 +149,12 @@ export class ShimProcess {
             x.once("close", () => r());
           });
         const status = await Promise.race([reported, helper.exitCode.then(async (s) => (await closed(helper.stdio[3]!), s))]);
-        await Promise.all(streams.map(closed));
+        // As dockerd: once the process exited its streams get 2 s to end; one it left running in the
+        // background that still holds them does not hold the exec (and its client) any longer.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.all(streams.map(closed)), new Promise((r) => (timer = setTimeout(r, STREAMS_AFTER_EXIT_MS)))]);
+        clearTimeout(timer);
+        for (const x of streams) if (!x.destroyed && !x.readableEnded) x.destroy();
         failed(status);
         return { code: status, error: this.error };
       };

@@ -197,6 +197,16 @@ describe("exec API", { skip: isRoot ? false : "needs root (namespaces, cgroups, 
     else assert.notEqual(h.status, 101);
   });
 
+  test("a process left in the background holding the output: the exec ends 2 s after its own process, as dockerd's", async () => {
+    const started = Date.now();
+    const r = await run(["sh", "-c", "sleep 60 & echo $!"]);
+    const took = Date.now() - started;
+    assert.match(r.stdout, /^\d+\n$/);
+    assert.equal(r.exitCode, 0);
+    assert.ok(took >= 1500 && took < 10_000, `took ${took} ms`);
+    assert.equal((await run(["kill", r.stdout.trim()])).exitCode, 0, "the background process was still running");
+  });
+
   test("an unknown user: dockerd's message in the stream, exit code 126, the daemon goes on", async () => {
     const r = await run(["true"], { User: "no-such-user" });
     assert.equal(r.exitCode, 126);
