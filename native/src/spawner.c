@@ -23,7 +23,7 @@
  * event loop, ~0.1 ms apiece here):
  *
  *   hakod → {"warm":J}
- *   ← the four sockets of fds 0-3 and {"job":J,"pid":P}, as for "ppp p"
+ *   ← the four sockets of fds 0-3 and {"job":J,"pid":P}, as for slots "pppp"
  *   hakod → on fd 3, when it takes the helper: "KKKKD\n", the kinds of fds
  *           0-3 (p keep, n /dev/null) and D 1 for a session of its own;
  *           then the plan, as for any helper
@@ -171,8 +171,7 @@ static int wire_slots(int slots[4][2], const char *kinds)
 		int src = kinds[i] == 'p' ? slots[i][1] : devnull;
 		if (src < 0 || dup2(src, i) < 0) return -1;
 	}
-	if (devnull >= 0) close(devnull);
-	return 0;
+	return 0; /* devnull (above fd 3) goes with the spawner's other fds */
 }
 
 /*
