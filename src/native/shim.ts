@@ -138,8 +138,8 @@ export class ShimProcess {
         this.wireControl(helper.stdio[3]!, (pid) => void helper.ready.then(() => resolvePid(pid), rejectPid), options, plan);
         const reported = new Promise<number>((r) => (this.reportExit = r));
         await helper.ready.catch(() => {});
-        // As Node's "close": the exit, and every stream ended. An exec helper says its exit
-        // on the control socket first; its stdio is then the process's alone, whose EOF we wait for.
+        // As Node's "close": the exit, and every stream ended. An exec helper lets go of the
+        // process's stdout and stderr just before it says its exit on the control socket.
         const streams = helper.stdio.filter((x, i): x is Socket => x !== null && i < 3);
         // Its end (all read) or its close, whichever is first: a close waits for the next turn of the loop.
         const closed = (x: Socket): Promise<void> =>
