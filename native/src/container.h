@@ -24,6 +24,7 @@ int spawner_main(int argc, char **argv); /* spawner.c: hakod's fork server for h
 int trash_main(int argc, char **argv); /* trash.c: deletes what hakod moves into its trash, at idle priority */
 int run_plan(void); /* main.c: the plan on fd 3, executed */
 void plan_prelude(void); /* main.c: run_plan's look at the host, once */
+void read_plan(int fd, struct plan *plan); /* main.c: a framed plan, decoded (fatal on error) */
 
 /* container.c: clone + id maps + cgroups; the caller does the handshake */
 pid_t container_clone(struct plan *p, int *sync);
@@ -46,6 +47,9 @@ _Noreturn void process_exec(int sync, const struct plan *p, int fifo_fd, int is_
 /* seccomp.c */
 void seccomp_prepare(struct plan *p); /* parent, before clone: compile or read the cache */
 void seccomp_load_plan(int sync, const struct plan *p);
+int seccomp_compile_main(int argc, char **argv); /* `hako-shim seccomp-compile`: a plan's filter to stdout */
+/* seccomp_shrink.c: the same decisions in fewer instructions; 0 and a malloc'd program, or -1 to keep prog */
+int seccomp_shrink(const void *prog, size_t len, void **out, size_t *outlen);
 
 /* terminal.c */
 void terminal_setup_child(int sync, const struct plan *p);

@@ -83,6 +83,8 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "btrfs") == 0) return btrfs_main(argc - 1, argv + 1);
 	/* docker cp and export inside a container's root (rootfs_tool.c): host-side too, like the layer tools. */
 	if (argc > 1 && strcmp(argv[1], "rootfs-tool") == 0) return rootfs_tool_main(argc - 1, argv + 1);
+	/* Tests compare the filter a plan compiles to with libseccomp's own (seccomp_shrink.c). */
+	if (argc > 1 && strcmp(argv[1], "seccomp-compile") == 0) return seccomp_compile_main(argc - 1, argv + 1);
 	/* hakod pins the helper read-only once, instead of a sealed copy per run (pin.c). */
 	if (argc > 1 && (strcmp(argv[1], "pin") == 0 || strcmp(argv[1], "unpin") == 0)) return pin_main(argc - 1, argv + 1);
 	/* Deletes what hakod moves into its trash directory, off its event loop (trash.c). */
@@ -115,25 +117,30 @@ void plan_prelude(void)
 		fatal("proc", errno, "open /proc: %s", strerror(errno));
 }
 
+/* A plan as TypeScript frames it (src/native/plan.ts encodePlan), read from fd and decoded. */
+void read_plan(int fd, struct plan *plan)
+{
+	uint32_t len;
+	if (read_full(fd, &len, sizeof len) < 0)
+		fatal("plan", errno, "read the plan length: %s", strerror(errno));
+	if (len > 64u << 20)
+		fatal("plan", EINVAL, "plan of %u bytes is too large", len);
+	uint8_t *buf = xmalloc(len);
+	if (read_full(fd, buf, len) < 0)
+		fatal("plan", errno, "read the plan: %s", strerror(errno));
+	const char *why = "";
+	if (plan_decode(buf, len, plan, &why) < 0)
+		fatal("plan", EINVAL, "decode the plan: %s", why);
+	free(buf);
+}
+
 /* The plan on fd 3, executed: what a helper started by hako does, by exec or by the spawner's fork. */
 int run_plan(void)
 {
 	plan_prelude();
 
-	uint32_t len;
-	if (read_full(g_ctl_fd, &len, sizeof len) < 0)
-		fatal("plan", errno, "read the plan length: %s", strerror(errno));
-	if (len > 64u << 20)
-		fatal("plan", EINVAL, "plan of %u bytes is too large", len);
-	uint8_t *buf = xmalloc(len);
-	if (read_full(g_ctl_fd, buf, len) < 0)
-		fatal("plan", errno, "read the plan: %s", strerror(errno));
 	struct plan plan;
-	const char *why = "";
-	if (plan_decode(buf, len, &plan, &why) < 0)
-		fatal("plan", EINVAL, "decode the plan: %s", why);
-	free(buf);
-
+	read_plan(g_ctl_fd, &plan);
 	seccomp_prepare(&plan);
 
 	switch (plan.mode) {

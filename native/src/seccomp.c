@@ -59,7 +59,7 @@ static void write_cache(const struct plan *p)
 	if (!ok || rename(tmp, p->seccomp_cache) < 0) unlink(tmp);
 }
 
-static void compile(struct plan *p)
+static void compile(struct plan *p, int shrink)
 {
 	scmp_filter_ctx ctx = seccomp_init(p->seccomp_default);
 	if (!ctx)
@@ -110,6 +110,13 @@ static void compile(struct plan *p)
 	if (pread(mfd, p->seccomp_prog, (size_t)size, 0) != size)
 		fatal("seccomp", errno, "read the compiled filter: %s", strerror(errno));
 	close(mfd);
+	void *small;
+	size_t small_len;
+	if (shrink && seccomp_shrink(p->seccomp_prog, p->seccomp_prog_len, &small, &small_len) == 0) {
+		free(p->seccomp_prog);
+		p->seccomp_prog = small;
+		p->seccomp_prog_len = small_len;
+	}
 }
 
 void seccomp_prepare(struct plan *p)
@@ -119,8 +126,23 @@ void seccomp_prepare(struct plan *p)
 	/* Without its rules there is nothing to compile: no filter at all is not an option. */
 	if (p->seccomp_cache_only)
 		fatal("seccomp", ENOENT, "the compiled filter %s is gone or unreadable", p->seccomp_cache);
-	compile(p);
+	compile(p, 1);
 	if (p->seccomp_cache) write_cache(p);
+}
+
+/*
+ * For tests: the filter of the plan on stdin (framed as on fd 3), as
+ * starts load it, or with --libseccomp as libseccomp alone made it.
+ */
+int seccomp_compile_main(int argc, char **argv)
+{
+	int shrink = !(argc > 1 && strcmp(argv[1], "--libseccomp") == 0);
+	struct plan plan;
+	read_plan(0, &plan);
+	if (!plan.has_seccomp || plan.seccomp_cache_only)
+		fatal("seccomp", EINVAL, "the plan has no seccomp rules to compile");
+	compile(&plan, shrink);
+	return write_all(1, plan.seccomp_prog, plan.seccomp_prog_len) < 0 ? 1 : 0;
 }
 
 void seccomp_load_plan(int sync, const struct plan *p)

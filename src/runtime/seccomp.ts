@@ -107,7 +107,7 @@ export function resolveSeccomp(seccomp: LinuxSeccomp): PlanSeccomp {
 }
 
 /** Part of the cache key: a program compiled another way (native/src/seccomp.c) is not reused. */
-const SECCOMP_COMPILER = "libseccomp-binary-tree";
+const SECCOMP_COMPILER = "libseccomp-binary-tree, shrunk";
 
 /**
  * Names the compiled form of a filter in `dir`: the helper reads it back
