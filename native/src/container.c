@@ -118,6 +118,8 @@ static void write_id_maps(const struct plan *p, pid_t pid)
  */
 int setup_overlaps_cgroups(const struct plan *p)
 {
+	/* An exec'd process's set-up needs no cgroup either: it waits for the go just before seccomp (process.c). */
+	if (p->mode == MODE_EXEC || p->mode == MODE_EXEC_DETACH) return 1;
 	return (p->clone_flags & CLONE_NEWNS) && !(p->clone_flags & (CLONE_NEWUSER | CLONE_NEWCGROUP));
 }
 

@@ -49,7 +49,14 @@ int msg_recv(int fd, struct msg *m, int *passfd)
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
 	if (passfd) *passfd = -1;
 	ssize_t n;
-	do n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+	int reset = 0;
+	/*
+	 * A peer that exits with our message unread leaves us ECONNRESET, and
+	 * the kernel reports that before what the peer sent first (its error):
+	 * once reported, the queue reads again.
+	 */
+	do n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && (errno == EINTR || (errno == ECONNRESET && !reset++)));
 	if (n < 0) return -1;
 	if (n == 0) return 0;
 	if ((size_t)n < sizeof *m) { errno = EPROTO; return -1; }

@@ -2,7 +2,7 @@
  * The last steps of every container process, init or exec'd, in this order:
  * session and terminal, rlimits, umask, cwd, executable lookup, wait for
  * start, startContainer hooks, fds closed on exec and signals reset,
- * [seccomp if no_new_privs is off], bounding set, groups and ids,
+ * [an exec'd one: wait to be in its cgroups], [seccomp if no_new_privs is off], bounding set, groups and ids,
  * capabilities, no_new_privs, [seccomp], execve.
  *
  * Seccomp goes before the capability drop when no_new_privs is off because
@@ -260,6 +260,16 @@ void process_exec(int sync, const struct plan *p, int fifo_fd, int is_init)
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
 
+	/*
+	 * An exec'd process came this far while its helper joined it to the
+	 * container's cgroups: it goes on, to the filter and its program, only
+	 * once it is in them (and before a filter could deny the recvmsg).
+	 */
+	if (!is_init) {
+		struct msg m;
+		if (msg_recv(sync, &m, NULL) <= 0 || m.type != MSG_GO)
+			_exit(1);
+	}
 	if (p->has_seccomp && !p->no_new_privs)
 		seccomp_load_plan(sync, p);
 	apply_user_and_caps(sync, p);

@@ -207,28 +207,40 @@ export interface Plan {
   shim?: PlanShim;
 }
 
-/** Appends little-endian fields; one writer per record. */
-class RecordWriter {
-  private parts: Buffer[] = [];
+/**
+ * Appends little-endian fields and whole records (tag, two zero bytes,
+ * payload length, payload) to one buffer that grows as needed: a plan is
+ * encoded for every start and exec, and a buffer per field cost more than
+ * the fields.
+ */
+class PlanWriter {
+  private buf = Buffer.allocUnsafe(4096);
+  private at = 0;
+
+  private ensure(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
+    this.buf.copy(bigger, 0, 0, this.at);
+    this.buf = bigger;
+  }
 
   u32(v: number): this {
-    const b = Buffer.allocUnsafe(4);
-    b.writeUInt32LE(v >>> 0);
-    this.parts.push(b);
+    this.ensure(4);
+    this.at = this.buf.writeUInt32LE(v >>> 0, this.at);
     return this;
   }
 
   u64(v: bigint): this {
-    const b = Buffer.allocUnsafe(8);
-    b.writeBigUInt64LE(BigInt.asUintN(64, v));
-    this.parts.push(b);
+    this.ensure(8);
+    this.at = this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), this.at);
     return this;
   }
 
   str(s: string): this {
-    const bytes = Buffer.from(s, "utf8");
-    this.u32(bytes.length);
-    this.parts.push(bytes);
+    const n = Buffer.byteLength(s, "utf8");
+    this.u32(n);
+    this.ensure(n);
+    this.at += this.buf.write(s, this.at, n, "utf8");
     return this;
   }
 
@@ -238,26 +250,48 @@ class RecordWriter {
     return this;
   }
 
-  bytes(): Buffer {
-    return Buffer.concat(this.parts);
+  record(tag: Tag, build?: (w: this) => void): void {
+    this.ensure(8);
+    const head = this.at;
+    this.buf.writeUInt16LE(tag, head);
+    this.buf.writeUInt16LE(0, head + 2);
+    this.at += 8;
+    build?.(this);
+    this.buf.writeUInt32LE(this.at - head - 8, head + 4);
+  }
+
+  raw(bytes: Buffer): void {
+    this.ensure(bytes.length);
+    this.at += bytes.copy(this.buf, this.at);
+  }
+
+  get length(): number {
+    return this.at;
+  }
+
+  /** A copy of what was written from `from` on. */
+  copyFrom(from: number): Buffer {
+    return Buffer.from(this.buf.subarray(from, this.at));
+  }
+
+  patchU32(at: number, v: number): void {
+    this.buf.writeUInt32LE(v >>> 0, at);
+  }
+
+  done(): Buffer {
+    return this.buf.subarray(0, this.at);
   }
 }
 
-/** The records of a filter already encoded: every exec of a container sends the same ~300 rules (plans are not changed once made). */
-const encodedSeccomp = new WeakMap<PlanSeccomp, Buffer[]>();
+/** The records of a filter already encoded: every exec of a container sends the same filter (plans are not changed once made). */
+const encodedSeccomp = new WeakMap<PlanSeccomp, Buffer>();
 
 /** Encodes a plan as the helper reads it, including the u32 length prefix. */
 export function encodePlan(plan: Plan): Buffer {
-  const records: Buffer[] = [];
-  const add = (tag: Tag, build?: (w: RecordWriter) => void): void => {
-    const w = new RecordWriter();
-    build?.(w);
-    const payload = w.bytes();
-    const head = Buffer.alloc(8);
-    head.writeUInt16LE(tag, 0);
-    head.writeUInt32LE(payload.length, 4);
-    records.push(head, payload);
-  };
+  const out = new PlanWriter();
+  // The header: the length of what follows it, the magic, the version.
+  out.u32(0).u32(PLAN_MAGIC).u32(PLAN_VERSION);
+  const add = (tag: Tag, build?: (w: PlanWriter) => void): void => out.record(tag, build);
 
   add(Tag.Mode, (w) => w.u32(plan.mode));
   if (plan.rootfs !== undefined) add(Tag.Rootfs, (w) => w.str(plan.rootfs!));
@@ -310,9 +344,9 @@ export function encodePlan(plan: Plan): Buffer {
   if (plan.seccomp) {
     const s = plan.seccomp;
     const known = encodedSeccomp.get(s);
-    if (known) records.push(...known);
+    if (known) out.raw(known);
     else {
-      const from = records.length;
+      const from = out.length;
       add(Tag.Seccomp, (w) => w.u32(s.defaultAction).u32(s.flags).strs(s.architectures));
       for (const r of s.compiled && s.cacheFile ? [] : s.rules) {
         add(Tag.SeccompRule, (w) => {
@@ -321,7 +355,7 @@ export function encodePlan(plan: Plan): Buffer {
         });
       }
       if (s.cacheFile) add(s.compiled ? Tag.SeccompCompiled : Tag.SeccompCache, (w) => w.str(s.cacheFile!));
-      encodedSeccomp.set(s, records.slice(from));
+      encodedSeccomp.set(s, out.copyFrom(from));
     }
   }
   if (plan.pauseForHooks) add(Tag.PauseForHooks);
@@ -340,10 +374,6 @@ export function encodePlan(plan: Plan): Buffer {
     add(Tag.Stdio, (w) => w.u32(s.stdio));
   }
 
-  const header = Buffer.alloc(12);
-  const body = Buffer.concat(records);
-  header.writeUInt32LE(8 + body.length, 0);
-  header.writeUInt32LE(PLAN_MAGIC, 4);
-  header.writeUInt32LE(PLAN_VERSION, 8);
-  return Buffer.concat([header, body]);
+  out.patchU32(0, out.length - 4);
+  return out.done();
 }
