@@ -14,16 +14,18 @@
  * sockets reach hakod as ordinary net.Sockets:
  *
  *   hakod → {"spawn":J,"slots":"ppnp","detached":1}   per slot of fds 0-3: p a socket, n /dev/null
- *   ← NODE_HANDLE {"job":J,"slot":i,"pid":P} + the fd, once per "p" slot (each acknowledged)
+ *   ← NODE_HANDLE {"job":J,"slot":i,"pid":P} + the fd, once per "p" slot, all at
+ *     once; Node acknowledges each, in order
  *   ← {"job":J,"pid":P} once every socket is on its way
  *   ← {"exit":J,"status":S} when the child is reaped
  *
  * A warm helper is forked ahead of need, so that a start or an exec pays
- * for none of the above (each hand-over is a round trip through hakod's
- * event loop, ~0.1 ms apiece here):
+ * for none of the above (a fork and the hand-overs' round trip through
+ * hakod's event loop):
  *
- *   hakod → {"warm":J}
- *   ← the four sockets of fds 0-3 and {"job":J,"pid":P}, as for slots "pppp"
+ *   hakod → {"warm":J,"slots":"nppp"}   the slots it expects the next use to
+ *           want (fd 3 always a socket; no "slots": "pppp")
+ *   ← the sockets and {"job":J,"pid":P}, as for a spawn
  *   hakod → on fd 3, when it takes the helper: "KKKKD\n", the kinds of fds
  *           0-3 (p keep, n /dev/null) and D 1 for a session of its own;
  *           then the plan, as for any helper
@@ -150,7 +152,7 @@ static int take_ack(void)
 	return 0;
 }
 
-/* Node takes one handle at a time: the next goes once it acknowledged this one. 0 ACK, 1 NACK, -1 gone. */
+/* Node acknowledges each handle, in the order they came: 0 ACK, 1 NACK, -1 gone. */
 static int wait_ack(void)
 {
 	for (;;) {
@@ -207,6 +209,14 @@ static _Noreturn void child_main(int slots[4][2], const char *kinds, int detache
 	_exit(run_plan());
 }
 
+/* hakod's end of slot i of a helper, in Node's handle message. */
+static int send_handle(long job, int slot, pid_t pid, int fd)
+{
+	char out[256];
+	snprintf(out, sizeof out, "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"job\":%ld,\"slot\":%d,\"pid\":%d}}\n", job, slot, pid);
+	return send_line(out, fd);
+}
+
 static void spawn_one(const char *line)
 {
 	int warm = strstr(line, "\"warm\":") != NULL;
@@ -214,10 +224,11 @@ static void spawn_one(const char *line)
 	const char *k = strstr(line, "\"slots\":\"");
 	char kinds[5] = "nnnn";
 	if (warm) memcpy(kinds, "pppp", 4);
-	else if (k) {
+	if (k) {
 		k += 9;
 		for (int i = 0; i < 4 && (k[i] == 'p' || k[i] == 'n'); i++) kinds[i] = k[i];
 	}
+	if (warm) kinds[3] = 'p'; /* it waits for its use on fd 3 */
 	int detached = !warm && field(line, "detached") == 1;
 	int slots[4][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
 	char out[256];
@@ -240,17 +251,31 @@ static void spawn_one(const char *line)
 		return;
 	}
 	remember(pid, job);
+	/*
+	 * Every socket goes at once, and the acknowledgements are read after:
+	 * Node handles each message with its own fd (SCM_RIGHTS data is never
+	 * coalesced) and answers them in order, so the n-th answer is for the
+	 * n-th socket still unanswered. One round trip through hakod's event
+	 * loop instead of one per socket. A NACK (the fd did not arrive: Node
+	 * says so on MSG_CTRUNC) sends that one again, at the end of the line.
+	 */
+	int queue[12], head = 0, tail = 0, tries[4] = { 0 };
 	for (int i = 0; i < 4; i++) {
 		if (slots[i][0] < 0) continue;
-		snprintf(out, sizeof out, "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"job\":%ld,\"slot\":%d,\"pid\":%d}}\n", job, i, pid);
-		int r = -1;
-		for (int attempt = 0; attempt < 3; attempt++) {
-			r = send_line(out, slots[i][0]) < 0 ? -1 : wait_ack();
-			if (r <= 0) break;
+		if (send_handle(job, i, pid, slots[i][0]) < 0) exit(1); /* hakod is gone */
+		queue[tail++] = i;
+	}
+	while (head < tail) {
+		int i = queue[head++];
+		int r = wait_ack();
+		if (r == 1 && ++tries[i] < 3 && tail < (int)(sizeof queue / sizeof queue[0])) {
+			if (send_handle(job, i, pid, slots[i][0]) < 0) exit(1);
+			queue[tail++] = i;
+			continue;
 		}
-		close(slots[i][0]);
 		if (r != 0) exit(1); /* hakod is gone, or never takes the fd */
 	}
+	for (int i = 0; i < 4; i++) if (slots[i][0] >= 0) close(slots[i][0]);
 	snprintf(out, sizeof out, "{\"job\":%ld,\"pid\":%d}\n", job, pid);
 	if (send_line(out, -1) < 0) exit(1);
 }

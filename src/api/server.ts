@@ -84,11 +84,12 @@ export class ApiServer {
     setCommonHeaders(res);
     const log = this.ctx.log;
     const started = process.hrtime.bigint();
-    const aborter = new AbortController();
+    // Most handlers never look at the signal: it is made when one does.
+    const gone = new ClientGone();
     req.on("error", (err) => log.debug("request stream error", { error: err.message }));
     res.on("error", (err) => log.debug("response stream error", { error: err.message }));
     res.on("close", () => {
-      if (!res.writableFinished) aborter.abort(new Error("the client closed the connection"));
+      if (!res.writableFinished) gone.happened();
       if (log.debugEnabled) {
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
         log.debug("handled", { method: req.method, uri: req.url, status: res.statusCode, ms: Math.round(ms * 10) / 10, complete: res.writableFinished });
@@ -110,7 +111,9 @@ export class ApiServer {
         version,
         path,
         ctx: this.ctx,
-        signal: aborter.signal,
+        get signal() {
+          return gone.signal;
+        },
         stream: (contentType?: string) => (stream ??= new JsonMessageStream(res, contentType)),
       };
       await match.handler(call);
@@ -118,8 +121,8 @@ export class ApiServer {
       else if (!res.headersSent) noContent(res, 200);
       else if (!res.writableEnded) res.end();
     } catch (err) {
-      this.report(req, err, aborter.signal.aborted);
-      if (aborter.signal.aborted || res.destroyed) return;
+      this.report(req, err, gone.hasHappened);
+      if (gone.hasHappened || res.destroyed) return;
       if (stream) {
         stream.error(err);
         stream.end();
@@ -136,10 +139,10 @@ export class ApiServer {
     const log = this.ctx.log;
     socket.on("error", (err) => log.debug("hijacked connection error", { error: err.message }));
     this.hijacked.add(socket);
-    const aborter = new AbortController();
+    const gone = new ClientGone();
     socket.on("close", () => {
       this.hijacked.delete(socket);
-      aborter.abort(new Error("the client closed the connection"));
+      gone.happened();
     });
     if (log.debugEnabled) log.debug(`Calling ${req.method} ${req.url} (upgrade)`);
     let upgraded = false;
@@ -160,7 +163,9 @@ export class ApiServer {
         version,
         path,
         ctx: this.ctx,
-        signal: aborter.signal,
+        get signal() {
+          return gone.signal;
+        },
         upgrade: (contentType: string) => {
           if (upgraded) return;
           upgraded = true;
@@ -171,8 +176,8 @@ export class ApiServer {
       };
       await match.handler(call);
     } catch (err) {
-      this.report(req, err, aborter.signal.aborted);
-      if (aborter.signal.aborted) return;
+      this.report(req, err, gone.hasHappened);
+      if (gone.hasHappened) return;
       if (!upgraded && socket.writable) {
         const body = Buffer.from(`${JSON.stringify(errorResponse(err))}\n`);
         const status = httpStatusOf(err);
@@ -194,6 +199,34 @@ export class ApiServer {
     else if (httpStatusOf(err) >= 500 && !(HakoError.is(err) && err.code === "ERR_NOT_IMPLEMENTED")) {
       this.ctx.log.error("handler failed", { ...fields, stack: err instanceof Error ? err.stack : undefined });
     } else this.ctx.log.debug("request refused", { ...fields, status: httpStatusOf(err) });
+  }
+}
+
+/**
+ * A request's client going away, as an AbortSignal for the handlers that
+ * ask for one: the controller (and the error it aborts with) is made only
+ * then, not for every request.
+ */
+class ClientGone {
+  #aborter: AbortController | undefined;
+  #happened = false;
+
+  get hasHappened(): boolean {
+    return this.#happened;
+  }
+
+  happened(): void {
+    if (this.#happened) return;
+    this.#happened = true;
+    this.#aborter?.abort(new Error("the client closed the connection"));
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#aborter) {
+      this.#aborter = new AbortController();
+      if (this.#happened) this.#aborter.abort(new Error("the client closed the connection"));
+    }
+    return this.#aborter.signal;
   }
 }
 

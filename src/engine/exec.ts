@@ -267,8 +267,11 @@ export class ExecService {
     if (inst.pendingSize) this.sendResize(inst, inst.pendingSize.rows, inst.pendingSize.cols);
     const exited = shim.exited.then((exit) => {
       this.finish(inst, exit.code);
-      const latest = this.containers.store.get(inst.containerId) ?? c;
-      this.containers.publish("exec_die", latest, { execID: inst.id, exitCode: String(exit.code) });
+      // After the caller ended the client's stream (this turn of the loop), before any request it sends next.
+      setImmediate(() => {
+        const latest = this.containers.store.get(inst.containerId) ?? c;
+        this.containers.publish("exec_die", latest, { execID: inst.id, exitCode: String(exit.code) });
+      });
       return exit.code;
     });
     return {

@@ -506,6 +506,16 @@ interface GroupEntry {
  * earlier is still good while it is the same).
  */
 export function userFilesStamp(root: string): string {
+  // Most roots: /etc a directory, the two files no symlinks; three lstats say all.
+  try {
+    const etc = lstatSync(`${root}/etc`, { throwIfNoEntry: false });
+    if (etc?.isDirectory()) {
+      const files = [lstatSync(`${root}/etc/passwd`, { throwIfNoEntry: false }), lstatSync(`${root}/etc/group`, { throwIfNoEntry: false })];
+      if (files.every((st) => !st?.isSymbolicLink())) return files.map((st) => (st ? `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : "-")).join(" ");
+    }
+  } catch {
+    // the walk below says what is wrong
+  }
   return ["/etc/passwd", "/etc/group"]
     .map((f) => {
       try {

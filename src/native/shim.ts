@@ -111,13 +111,22 @@ export class ShimProcess {
     const stdio = options.stdio ?? ["inherit", "inherit", "inherit"];
     let resolvePid!: (pid: number) => void;
     let rejectPid!: (err: Error) => void;
+    let pidSettled = false;
     this.pid = new Promise((res, rej) => {
-      resolvePid = res;
-      rejectPid = rej;
+      resolvePid = (pid) => {
+        pidSettled = true;
+        res(pid);
+      };
+      rejectPid = (err) => {
+        pidSettled = true;
+        rej(err);
+      };
     });
     // A caller that only awaits `exited` must not see an unhandled rejection.
     this.pid.catch(() => {});
     const failed = (status: number): void => {
+      // Every exit comes here; an error (and its stack) only for a helper that never said its pid.
+      if (pidSettled) return;
       if (this.error) rejectPid(this.error);
       else rejectPid(new InternalError(`the native helper exited (status ${status}) before the container was set up`));
     };

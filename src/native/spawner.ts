@@ -5,10 +5,14 @@
  * back as net.Sockets. Without it (hako-runtime, a spawner that died) the
  * helper is spawned by Node as before.
  *
- * With `warm`, one helper is always forked ahead of need with all four
- * sockets in our hands: a start or an exec that takes it pays for no fork
- * and no hand-over (~0.5 ms of each). Once taken, the next one is asked for
- * a little later, off the path of the request that took it.
+ * With `warm`, one helper is always forked ahead of need with its sockets
+ * in our hands: a start or an exec that takes it pays for no fork and no
+ * hand-over (~0.5 ms of each). Once taken, the next one is asked for a
+ * little later, off the path of the request that took it, with sockets
+ * for what the latest uses kept (fd 3 only for container starts, fds 1-3
+ * for a `docker exec`): the others would cost a hand-over and a close each.
+ * A use that wants a socket the warm one lacks spawns cold, and the warm
+ * one is made again for it.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
@@ -49,6 +53,13 @@ type SpawnerMessage = { job?: number; slot?: number; pid?: number; exit?: number
 /** How long after a warm helper was taken the next one is asked for: the request that took it goes first. */
 const REFILL_DELAY_MS = 5;
 
+/**
+ * How many recent uses the next warm helper's sockets are chosen for: a
+ * socket nobody keeps costs a hand-over and a close (a container start
+ * keeps only fd 3, a `docker exec` fds 1-3).
+ */
+const RECENT_USES = 4;
+
 export interface SpawnerOptions {
   /** The spawner first asks for a slice this short for the calling process's main thread (native/src/sched.c). */
   parentSliceUs?: number;
@@ -66,6 +77,10 @@ export class Spawner {
   #warmJob: number | undefined;
   /** The warm helper, once whole. */
   #warm: SpawnedHelper | undefined;
+  /** Which of its fds 0-3 are sockets ("p") and which /dev/null ("n"). */
+  #warmKinds = "pppp";
+  /** The slots of the latest uses, newest last: the next warm helper gets a socket where any of them wanted one. */
+  readonly #recentKinds: string[] = [];
   #refill: NodeJS.Timeout | undefined;
 
   constructor(helper: string, options: SpawnerOptions = {}) {
@@ -94,6 +109,11 @@ export class Spawner {
     return this.#warm?.pid;
   }
 
+  /** Which of the warm helper's fds 0-3 are sockets ("p") and which /dev/null ("n"), for diagnostics. */
+  get warmKinds(): string | undefined {
+    return this.#warm ? this.#warmKinds : undefined;
+  }
+
   /** Whether it can take requests (it did not die). */
   get alive(): boolean {
     return this.#failure === undefined;
@@ -116,16 +136,25 @@ export class Spawner {
    */
   takeWarm(slots: readonly SpawnSlot[], options: { detached?: boolean } = {}): SpawnedHelper | undefined {
     if (this.#failure) return undefined;
+    const wanted = [0, 1, 2, 3].map((i) => (slots[i] === "pipe" ? "p" : "n")).join("");
+    this.#recentKinds.push(wanted);
+    if (this.#recentKinds.length > RECENT_USES) this.#recentKinds.shift();
     const warm = this.#warm;
-    if (!warm || slots[3] !== "pipe" || warm.stdio.some((s) => !s || s.destroyed)) return undefined;
+    if (!warm || slots[3] !== "pipe") return undefined;
+    if ([...wanted].some((k, i) => k === "p" && this.#warmKinds[i] !== "p")) {
+      // Made for other uses than this one: the next is made for this one too.
+      this.#dropWarm();
+      return undefined;
+    }
+    if (warm.stdio.some((s, i) => this.#warmKinds[i] === "p" && (!s || s.destroyed))) return undefined;
     this.#warm = undefined;
     this.#warmJob = undefined;
     const stdio = warm.stdio.map((s, i) => {
       if (slots[i] === "pipe") return s!.ref();
-      s!.destroy();
+      s?.destroy();
       return null;
     });
-    const kinds = [0, 1, 2].map((i) => (slots[i] === "pipe" ? "p" : "n")).join("");
+    const kinds = wanted.slice(0, 3);
     const ctl = stdio[3]!;
     ctl.cork();
     ctl.write(`${kinds}p${options.detached ? 1 : 0}\n`);
@@ -148,7 +177,11 @@ export class Spawner {
     if (this.#failure || this.#warmJob !== undefined) return;
     const id = this.#next++;
     this.#warmJob = id;
-    this.#request({ warm: id }).then(
+    const kinds = this.#recentKinds.length
+      ? [0, 1, 2, 3].map((i) => (i === 3 || this.#recentKinds.some((k) => k[i] === "p") ? "p" : "n")).join("")
+      : "pppp";
+    this.#warmKinds = kinds;
+    this.#request({ warm: id, slots: kinds }).then(
       (helper) => {
         if (this.#warmJob !== id) {
           for (const s of helper.stdio) s?.destroy();
@@ -165,7 +198,7 @@ export class Spawner {
     );
   }
 
-  #request(message: { spawn: number; slots: string; detached: number } | { warm: number }): Promise<SpawnedHelper> {
+  #request(message: { spawn: number; slots: string; detached: number } | { warm: number; slots: string }): Promise<SpawnedHelper> {
     const id = "warm" in message ? message.warm : message.spawn;
     let exit!: (code: number) => void;
     const exitCode = new Promise<number>((r) => (exit = r));

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, readlinkSync } from "node:fs";
 import { release } from "node:os";
 import { after, describe, test } from "node:test";
 import { helperPath, startShim } from "../../src/native/shim.ts";
@@ -143,6 +143,36 @@ describe("spawner", { skip }, () => {
       await waitFor(() => sessionOf(next) === next, 5000, "setsid in the helper");
       helper!.stdio[3]!.destroy(); // no plan: it gives up
       assert.notEqual(await helper!.exitCode, 0);
+    });
+  });
+
+  test("warm: the next helper has sockets where recent uses kept them; a use wanting more spawns cold and remakes it", async () => {
+    await withSpawner({ warm: true }, async (own) => {
+      await waitFor(() => own.warmPid !== undefined, 5000, "a warm helper");
+      assert.equal(own.warmKinds, "pppp", "before any use: a socket for every fd");
+      const first = own.warmPid!;
+      own.takeWarm(["ignore", "ignore", "ignore", "pipe"])!.stdio[3]!.destroy(); // a container start's slots, then given up
+      await waitFor(() => own.warmPid !== undefined && own.warmPid !== first, 5000, "the next warm helper");
+      assert.equal(own.warmKinds, "nnnp");
+      const startsOnly = own.warmPid!;
+      for (const fd of [0, 1, 2]) assert.equal(readlinkSync(`/proc/${startsOnly}/fd/${fd}`), "/dev/null");
+
+      // An exec's slots: this one lacks the sockets, so it is let go and the exec's helper comes cold.
+      const { plan, cgroup } = f.plan(["sh", "-c", "echo out; echo err >&2"]);
+      try {
+        const shim = startShim(plan, { stdio: ["ignore", "pipe", "pipe"], spawner: own });
+        await shim.pid;
+        const [out, err, exit] = await Promise.all([collect(shim.stdout), collect(shim.stderr), shim.exited]);
+        assert.deepEqual([out, err, exit.code], ["out\n", "err\n", 0]);
+      } finally {
+        cgroup.destroy();
+      }
+      await waitGone(startsOnly);
+      await waitFor(() => own.warmPid !== undefined, 5000, "a warm helper made for both");
+      assert.equal(own.warmKinds, "nppp", "sockets where any recent use kept one");
+      const both = own.warmPid!;
+      assert.match(readlinkSync(`/proc/${both}/fd/1`), /^socket:/);
+      assert.equal(readlinkSync(`/proc/${both}/fd/0`), "/dev/null");
     });
   });
 
