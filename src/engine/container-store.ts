@@ -5,7 +5,7 @@
  * in-memory cache in front; lookups by full ID, name or unique ID prefix
  * in Docker's order.
  */
-import { randomBytes } from "node:crypto";
+import { randomHexId } from "../common/ids.ts";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { Trash } from "../common/trash.ts";
 import path from "node:path";
@@ -109,7 +109,7 @@ export function statusOf(state: Omit<ContainerStateRecord, "Status">, removing =
  */
 export function generateContainerId(): string {
   for (;;) {
-    const id = randomBytes(32).toString("hex");
+    const id = randomHexId();
     if (!/^\d+$/.test(id.slice(0, 12))) return id;
   }
 }

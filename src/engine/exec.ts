@@ -7,7 +7,7 @@
  * Records stay after their process exits (the CLI asks for the exit code
  * afterwards) and go with their container, as dockerd's do.
  */
-import { randomBytes } from "node:crypto";
+import { randomHexId } from "../common/ids.ts";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { ConflictError, InvalidArgumentError, NotFoundError, SyscallError, errorMessage } from "../common/errors.ts";
@@ -144,7 +144,7 @@ export class ExecService {
   create(ref: string, config: ExecConfig, options: { probe?: boolean } = {}): string {
     const cfg = validateExecConfig(config);
     const c = this.activeContainer(ref);
-    const id = randomBytes(32).toString("hex");
+    const id = randomHexId();
     const inst: ExecInstance = {
       id,
       containerId: c.ID,
@@ -233,6 +233,7 @@ export class ExecService {
         cgroup: cgroup.exists() ? cgroup : undefined,
         seccomp: running.spec.linux?.seccomp,
         seccompCacheDir: this.seccompCacheDir(c.ID),
+        initKey: `${c.ID}:${c.State.Pid}`,
       });
       // planExec skips namespaces it cannot read: an init that just died would leave none to join,
       // and the process would run on the host. Every container has its own mount namespace.

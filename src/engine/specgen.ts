@@ -14,7 +14,7 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { randomBytes } from "node:crypto";
+import { randomHexId } from "../common/ids.ts";
 import { ConflictError, FailedPreconditionError, HakoError, InvalidArgumentError, isErrno } from "../common/errors.ts";
 import { CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES, hostCapabilities as readHostCapabilities } from "../runtime/capabilities.ts";
 import { resolveDockerDefault } from "../runtime/seccomp-default.ts";
@@ -1137,7 +1137,7 @@ export function parseBind(raw: string): MountPointRecord {
 
 /** A random 64-hex name, as Docker gives anonymous volumes. */
 export function anonymousVolumeName(): string {
-  return randomBytes(32).toString("hex");
+  return randomHexId();
 }
 
 function depth(dest: string): number {

@@ -5,7 +5,7 @@
  * copied in). Only plain directories for now: the driver's mount options
  * (type/device/o: tmpfs, nfs, binds) need the native helper.
  */
-import { randomBytes } from "node:crypto";
+import { randomHexId } from "../common/ids.ts";
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, type Stats } from "node:fs";
 import path from "node:path";
 import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError, isErrno } from "../common/errors.ts";
@@ -210,7 +210,7 @@ export class VolumeStore {
   create(name?: string, options: CreateVolumeOptions = {}): Volume {
     const driver = options.driver || LOCAL_DRIVER;
     const anonymous = !name || options.anonymous === true;
-    const volName = name || randomBytes(32).toString("hex");
+    const volName = name || randomHexId();
     if (driver !== LOCAL_DRIVER) throw new NotFoundError(`error looking up volume plugin ${driver}: plugin "${driver}" not found`);
     validateVolumeName(volName);
     const labels: Record<string, string> = { ...(options.labels ?? {}) };

@@ -15,7 +15,7 @@
  * its DNAT rules in the background (the kernel work would otherwise sit on
  * the container's exit path, see docs/networking.md).
  */
-import { randomBytes } from "node:crypto";
+import { randomHexId } from "../common/ids.ts";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import {
@@ -211,7 +211,7 @@ function netnsInode(pid: number): number | undefined {
 }
 
 function newId(): string {
-  return randomBytes(32).toString("hex");
+  return randomHexId();
 }
 
 function now(): string {

@@ -185,7 +185,17 @@ export interface ExecPlanContext {
   preserveFds?: number;
   seccomp?: LinuxSeccomp;
   seccompCacheDir?: string;
+  /**
+   * Names this container's init (its ID and pid, say): the namespaces it
+   * has apart from ours are then looked up once, not on every exec. A
+   * restarted container has another pid, so another key.
+   */
+  initKey?: string;
 }
+
+/** Namespace joins by initKey (bounded: cleared when it grows past a daemon's worth of containers). */
+const joinsByInit = new Map<string, { type: number; path: string }[]>();
+const MAX_KNOWN_INITS = 1024;
 
 /** Our own namespaces do not change: read once ("" when unreadable: then the container's is joined). */
 const ownNamespaces = new Map<string, string>();
@@ -202,18 +212,32 @@ function ownNamespace(file: string): string {
   return ns;
 }
 
-/** A process run inside a running container (exec). */
-export function planExec(proc: Process, ctx: ExecPlanContext): Plan {
+/** The namespaces of `pid` that are not ours: the ones an exec joins. */
+function namespacesToJoin(pid: number): { type: number; path: string }[] {
   const joins: { type: number; path: string }[] = [];
   for (const type of Object.keys(NS_FILES) as LinuxNamespaceType[]) {
     const file = NS_FILES[type];
     let theirs: string;
     try {
-      theirs = readlinkSync(`/proc/${ctx.pid}/ns/${file}`);
+      theirs = readlinkSync(`/proc/${pid}/ns/${file}`);
     } catch {
-      continue; // a namespace type this kernel lacks
+      continue; // a namespace type this kernel lacks, or an init that is gone
     }
-    if (theirs !== ownNamespace(file)) joins.push({ type: CLONE_FLAGS[type], path: `/proc/${ctx.pid}/ns/${file}` });
+    if (theirs !== ownNamespace(file)) joins.push({ type: CLONE_FLAGS[type], path: `/proc/${pid}/ns/${file}` });
+  }
+  return joins;
+}
+
+/** A process run inside a running container (exec). */
+export function planExec(proc: Process, ctx: ExecPlanContext): Plan {
+  let joins = ctx.initKey ? joinsByInit.get(ctx.initKey) : undefined;
+  if (!joins) {
+    joins = namespacesToJoin(ctx.pid);
+    // An init that is gone leaves nothing to remember (the caller refuses a plan without a mount namespace).
+    if (ctx.initKey && joins.some((j) => j.type === CLONE_FLAGS.mount)) {
+      if (joinsByInit.size >= MAX_KNOWN_INITS) joinsByInit.clear();
+      joinsByInit.set(ctx.initKey, Object.freeze(joins) as { type: number; path: string }[]);
+    }
   }
   const plan: Plan = {
     mode: ctx.detach ? PlanMode.ExecDetach : PlanMode.Exec,

@@ -14,7 +14,7 @@ import { describe, test } from "node:test";
 import { ShimConnection, readExitFile, shimAlive, startContainerShim, type ShimError } from "../../src/native/container-shim.ts";
 import { encodePlan } from "../../src/native/plan.ts";
 import { helperPath, startShim } from "../../src/native/shim.ts";
-import { planExec } from "../../src/runtime/plan.ts";
+import { CLONE_FLAGS, planExec } from "../../src/runtime/plan.ts";
 import { resolveDockerDefault } from "../../src/runtime/seccomp-default.ts";
 import { PROJECT, isRoot, waitFor } from "../helpers/bundle.ts";
 import { ShimFixture, alive, parentOf, text, waitGone, type ShimContainer } from "../helpers/shim.ts";
@@ -508,6 +508,21 @@ describe("shim", { skip }, () => {
       process.kill(c.handle.pid, "SIGKILL");
       await waitGone(c.handle.shimPid);
     }
+  });
+
+  test("exec plans with an initKey look the init's namespaces up once; another key (a restarted init) looks again", async () => {
+    const { c } = await f.run(["sleep", "100"], { attach: { watch: true } });
+    const proc = { args: ["true"], env: ["PATH=/bin"], cwd: "/", user: { uid: 0, gid: 0 } };
+    const key = `${c.id}:${c.handle.pid}`;
+    const first = planExec(proc, { pid: c.handle.pid, initKey: key });
+    assert.ok(first.joinNamespaces?.some((j) => j.type === CLONE_FLAGS.mount && j.path === `/proc/${c.handle.pid}/ns/mnt`));
+    process.kill(c.handle.pid, "SIGKILL");
+    await waitGone(c.handle.shimPid);
+    // Remembered: no readlink of the (gone) init's namespaces any more.
+    assert.deepEqual(planExec(proc, { pid: c.handle.pid, initKey: key }).joinNamespaces, first.joinNamespaces);
+    // Without the key, or under another, they are read again: nothing to join now.
+    assert.deepEqual(planExec(proc, { pid: c.handle.pid }).joinNamespaces, []);
+    assert.deepEqual(planExec(proc, { pid: c.handle.pid, initKey: `${key}-restarted` }).joinNamespaces, []);
   });
 
   test("hako-init as PID 1: reaps orphans, forwards SIGTERM (143)", { skip: existsSync(INIT_BIN) ? false : "hako-init is not built" }, async () => {
