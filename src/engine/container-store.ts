@@ -5,8 +5,8 @@
  * in-memory cache in front; lookups by full ID, name or unique ID prefix
  * in Docker's order.
  */
-import { randomHexId } from "../common/ids.ts";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { randomHexId } from "../common/ids.ts";
 import { Trash } from "../common/trash.ts";
 import path from "node:path";
 import { ConflictError, InvalidArgumentError, NotFoundError, errorMessage, isErrno } from "../common/errors.ts";

@@ -7,10 +7,10 @@
  * Records stay after their process exits (the CLI asks for the exit code
  * afterwards) and go with their container, as dockerd's do.
  */
-import { randomHexId } from "../common/ids.ts";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { ConflictError, InvalidArgumentError, NotFoundError, SyscallError, errorMessage } from "../common/errors.ts";
+import { randomHexId } from "../common/ids.ts";
 import type { EngineEvent, EventBus } from "../daemon/events.ts";
 import { startShim, type ShimProcess, type StdioSlot } from "../native/shim.ts";
 import { currentSpawner } from "../native/spawner.ts";

@@ -14,8 +14,8 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { randomHexId } from "../common/ids.ts";
 import { ConflictError, FailedPreconditionError, HakoError, InvalidArgumentError, isErrno } from "../common/errors.ts";
+import { randomHexId } from "../common/ids.ts";
 import { CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES, hostCapabilities as readHostCapabilities } from "../runtime/capabilities.ts";
 import { resolveDockerDefault } from "../runtime/seccomp-default.ts";
 import { DEFAULT_PATH_ENV, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS, dockerDefaultMounts } from "../runtime/spec-defaults.ts";

@@ -5,11 +5,11 @@
  * copied in). Only plain directories for now: the driver's mount options
  * (type/device/o: tmpfs, nfs, binds) need the native helper.
  */
-import { randomHexId } from "../common/ids.ts";
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, type Stats } from "node:fs";
 import path from "node:path";
 import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError, isErrno } from "../common/errors.ts";
 import { writeFileAtomic } from "../common/fs.ts";
+import { randomHexId } from "../common/ids.ts";
 import type { Volume, VolumePruneResponse } from "../spec/docker-api.ts";
 import type { VolumeRequest } from "./types.ts";
 

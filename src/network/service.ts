@@ -15,7 +15,6 @@
  * its DNAT rules in the background (the kernel work would otherwise sit on
  * the container's exit path, see docs/networking.md).
  */
-import { randomHexId } from "../common/ids.ts";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import {
@@ -27,6 +26,7 @@ import {
   NotFoundError,
 } from "../common/errors.ts";
 import { writeFileAtomic, type Durability } from "../common/fs.ts";
+import { randomHexId } from "../common/ids.ts";
 import { BridgeDriver, chooseNetworkSubnet, DEFAULT_BRIDGE, DEFAULT_MTU, macFromIPv4 } from "./bridge.ts";
 import { Ipam } from "./ipam.ts";
 import { Netfilter, type PortForward } from "./netfilter.ts";
