@@ -214,7 +214,8 @@ export interface Plan {
  * the fields.
  */
 class PlanWriter {
-  private buf = Buffer.allocUnsafe(4096);
+  // Under half of Buffer.poolSize: an exec's plan (~1.5 KB) comes out of node's shared pool.
+  private buf = Buffer.allocUnsafe(2048);
   private at = 0;
 
   private ensure(n: number): void {
