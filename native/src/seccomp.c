@@ -137,6 +137,7 @@ void seccomp_prepare(struct plan *p)
 int seccomp_compile_main(int argc, char **argv)
 {
 	int shrink = !(argc > 1 && strcmp(argv[1], "--libseccomp") == 0);
+	g_ctl_fd = 2; /* no caller on fd 3: errors go to stderr, as "error <stage> <errno> <text>" */
 	struct plan plan;
 	read_plan(0, &plan);
 	if (!plan.has_seccomp || plan.seccomp_cache_only)

@@ -181,3 +181,17 @@ test("seccomp: a short allow-list naming x32 too: libseccomp's list is smaller, 
   };
   assertSameDecisions(profile, false);
 });
+
+test("seccomp-compile: a plan it cannot read is an error on stderr and exit 1, not a crash", { skip }, () => {
+  for (const input of [Buffer.alloc(0), Buffer.from("\x10\x00\x00\x00garbagegarbage!!", "latin1")]) {
+    const r = spawnSync(helper, ["seccomp-compile"], { input });
+    assert.equal(r.status, 1);
+    assert.match(String(r.stderr), /^error plan \d+ /);
+    assert.equal(r.stdout.length, 0);
+  }
+  // A plan without seccomp rules has nothing to compile.
+  const plan: Plan = { mode: PlanMode.Exec, args: ["true"], env: [], cwd: "/", user: { uid: 0, gid: 0, additionalGids: [] } };
+  const r = spawnSync(helper, ["seccomp-compile"], { input: encodePlan(plan) });
+  assert.equal(r.status, 1);
+  assert.match(String(r.stderr), /error seccomp 22 the plan has no seccomp rules/);
+});
