@@ -11,7 +11,7 @@
  * created as directories, and host devices are stat'ed (`--device`,
  * `--privileged`, blkio throttles).
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, type Stats } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ConflictError, FailedPreconditionError, HakoError, InvalidArgumentError, isErrno } from "../common/errors.ts";
@@ -506,28 +506,28 @@ interface GroupEntry {
  * earlier is still good while it is the same).
  */
 export function userFilesStamp(root: string): string {
+  const stamp = (st: Stats | undefined): string => (st ? `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : "-");
   // Most roots: /etc a directory, the two files no symlinks; three lstats say all.
   try {
-    const etc = lstatSync(`${root}/etc`, { throwIfNoEntry: false });
-    if (etc?.isDirectory()) {
-      const files = [lstatSync(`${root}/etc/passwd`, { throwIfNoEntry: false }), lstatSync(`${root}/etc/group`, { throwIfNoEntry: false })];
-      if (files.every((st) => !st?.isSymbolicLink())) return files.map((st) => (st ? `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : "-")).join(" ");
+    if (lstatSync(`${root}/etc`, { throwIfNoEntry: false })?.isDirectory()) {
+      const files = USER_FILES.map((f) => lstatSync(`${root}${f}`, { throwIfNoEntry: false }));
+      if (files.every((st) => !st?.isSymbolicLink())) return files.map(stamp).join(" ");
     }
   } catch {
     // the walk below says what is wrong
   }
-  return ["/etc/passwd", "/etc/group"]
-    .map((f) => {
-      try {
-        // The file resolveUser reads: symlinks followed inside the root.
-        const st = lstatSync(resolveInRoot(root, f), { throwIfNoEntry: false });
-        return st ? `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : "-";
-      } catch (err) {
-        return (err as NodeJS.ErrnoException).code ?? "?"; // resolveUser meets the same and says so
-      }
-    })
-    .join(" ");
+  return USER_FILES.map((f) => {
+    try {
+      // The file resolveUser reads: symlinks followed inside the root.
+      return stamp(lstatSync(resolveInRoot(root, f), { throwIfNoEntry: false }));
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code ?? "?"; // resolveUser meets the same and says so
+    }
+  }).join(" ");
 }
+
+/** The files resolveUser reads in a container's root. */
+const USER_FILES = ["/etc/passwd", "/etc/group"];
 
 function readEtc(root: string, file: string): string | undefined {
   try {
