@@ -20,6 +20,10 @@
  *   floor    the docker CLI's run and exec against a daemon that answers at once
  *            (bench/canned-daemon.ts): the client's own part of those rows, which
  *            no daemon goes below; "over the floor" compares what is left
+ *   process  the host's busybox `true` forked, exec'd and reaped (by busybox sh,
+ *            in a loop): the part of an exec that is the command itself, paid by
+ *            every engine; floor + process over dockerd's exec is the lowest
+ *            exec ratio any daemon could reach in this run
  *
  * Ratios are hako's over docker's (below 1: hako is faster or smaller).
  * Everything it starts is stopped by pid and its temp dirs removed, also on
@@ -33,6 +37,7 @@ import { performance } from "node:perf_hooks";
 import { Cleanup, intEnv, log, table } from "./common.ts";
 import { DOCKER, HAKO, HAKOD, IMAGE, PROJECT, pidsMatching, run, samples, startDockerd, startHakod, stopChild, timed, unmountUnder, type Engine } from "./daemons.ts";
 import { summarize, type Summary } from "./stats.ts";
+import { HOST_BUSYBOX } from "../src/image/busybox.ts";
 
 /** VmRSS and Pss (kB) of a process; zeros when it is gone. */
 function memoryOf(pid: number): { rss: number; pss: number } {
@@ -91,6 +96,17 @@ async function measureFloor(tmp: string, cleanup: Cleanup, runs: number): Promis
   return out;
 }
 
+/** Milliseconds the host's busybox takes to fork, exec and reap `true`, per call (min and median of `runs` loops). */
+function measureProcess(runs: number): Summary {
+  const calls = 200;
+  const loop = `i=0; while [ $i -lt ${calls} ]; do ${HOST_BUSYBOX} true; i=$((i+1)); done`;
+  return samples(runs, 1, () => {
+    const t0 = performance.now();
+    spawnSync(HOST_BUSYBOX, ["sh", "-c", loop]);
+    return (performance.now() - t0) / calls;
+  });
+}
+
 /** The latency rows and the memory of a batch of idle containers, for one engine. */
 function measure(e: Engine, runs: number, batch: number): Record<string, Summary> {
   const out: Record<string, Summary> = {};
@@ -134,7 +150,9 @@ function measure(e: Engine, runs: number, batch: number): Record<string, Summary
 
 function fmt(s: Summary | undefined, unit: string): string {
   if (!s) return "-";
-  if (unit === "ms") return s.n > 1 ? `${s.min.toFixed(0)} / ${s.median.toFixed(0)}` : s.min.toFixed(0);
+  // Below 10 ms a tenth is still read.
+  const ms = (v: number): string => v.toFixed(v < 10 ? 1 : 0);
+  if (unit === "ms") return s.n > 1 ? `${ms(s.min)} / ${ms(s.median)}` : ms(s.min);
   return s.n > 1 ? `${(s.mean / 1024).toFixed(2)}` : `${(s.min / 1024).toFixed(1)}`;
 }
 
@@ -183,7 +201,8 @@ export async function runEngineBench(): Promise<number> {
         log(`bench: podman: ${(err as Error).message.split("\n")[0]}; podman rows skipped`);
       }
     }
-    const floor = stopped ? {} : await measureFloor(tmp, cleanup, runs);
+    const floor: Record<string, Summary> = stopped ? {} : await measureFloor(tmp, cleanup, runs);
+    if (existsSync(HOST_BUSYBOX)) floor.process = measureProcess(runs);
     // The hako client itself.
     const hakoEngine: Engine = { ...hakod.engine, name: "hako", argv: [HAKO, "-H", hakod.engine.env.DOCKER_HOST!] };
     const node = samples(runs, 2, () => {
@@ -224,10 +243,13 @@ export async function runEngineBench(): Promise<number> {
       const dk = d[key];
       return f && hk && dk ? `${((hk.min - f.min) / (dk.min - f.min)).toFixed(2)}×` : "-";
     };
+    // No daemon's exec is faster than the client's own part plus the command's.
+    const lowest = floor.exec && floor.process && d.exec ? `${((floor.exec.min + floor.process.min) / d.exec.min).toFixed(2)}×` : "-";
     const floors: string[][] = [
       ["docker CLI alone", "ms min / med", "hakod/dockerd over it"],
       ["run --rm true", fmt(floor.run, "ms"), over("run")],
       ["exec true", fmt(floor.exec, "ms"), over("exec")],
+      ["busybox true (host)", fmt(floor.process, "ms"), `lowest exec ratio: ${lowest}`],
     ];
     process.stdout.write(`${table(floors, new Set([1, 2]))}\nhakod idle before any container: ${(idleHakod / 1024).toFixed(1)} MiB RSS\n`);
     const json = { date: new Date().toISOString(), runs, batch, results, floor, client: { node, hakoVersion, hakoRun }, hakodIdleRssKb: idleHakod };
