@@ -65,6 +65,12 @@ export interface ContainerRecord {
   HasBeenManuallyStopped: boolean;
   SizeRw?: number;
   NetworkSettings?: Partial<NetworkSettings>;
+  /**
+   * `docker network disconnect` took the container off the network its
+   * NetworkMode names: it starts without it until connected again (Docker
+   * keeps NetworkMode and drops the endpoint).
+   */
+  ModeNetworkDisconnected?: boolean;
   MountLabel?: string;
   ProcessLabel?: string;
   AppArmorProfile?: string;

@@ -501,6 +501,7 @@ export class ContainerService {
       pid,
       networkMode: c.HostConfig.NetworkMode,
       networking: { EndpointsConfig: c.NetworkSettings?.Networks ?? {} },
+      ...(c.ModeNetworkDisconnected ? { modeDisconnected: true } : {}),
       hostname: c.Config.Hostname || c.ID.slice(0, 12),
       ...(c.Config.Domainname ? { domainname: c.Config.Domainname } : {}),
       portBindings: c.HostConfig.PortBindings ?? null,
@@ -837,12 +838,14 @@ export class ContainerService {
    * start besides its NetworkMode's: what `network connect` and
    * `disconnect` leave behind, as Docker keeps them in the container.
    */
-  recordNetwork(ref: string, network: string, endpoint: EndpointSettings | null): void {
+  recordNetwork(ref: string, network: string, endpoint: EndpointSettings | null, modeNetwork = false): void {
     const c = this.store.resolve(ref);
     const networks = { ...(c.NetworkSettings?.Networks ?? {}) };
     if (endpoint) networks[network] = endpoint;
     else delete networks[network];
     c.NetworkSettings = { ...(c.NetworkSettings ?? {}), Networks: networks };
+    if (modeNetwork && endpoint) delete c.ModeNetworkDisconnected;
+    else if (modeNetwork) c.ModeNetworkDisconnected = true;
     this.store.save(c);
   }
 
@@ -907,6 +910,7 @@ export class ContainerService {
             pid: c.State.Pid,
             running: c.State.Running,
             networking: { EndpointsConfig: c.NetworkSettings?.Networks ?? {} },
+            ...(c.ModeNetworkDisconnected ? { modeDisconnected: true } : {}),
             stateDir: this.shimDir(c.ID),
           }) as ContainerInspectResponse["NetworkSettings"])
         : (plainNetworkSettings({ id: c.ID, networkMode: c.HostConfig.NetworkMode, pid: c.State.Pid, running: c.State.Running }) as ContainerInspectResponse["NetworkSettings"]),

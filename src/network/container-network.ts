@@ -75,6 +75,14 @@ function modeNetworkName(svc: NetworkService, mode: string | undefined): string 
 }
 
 /**
+ * True when `network` (a name) is the bridge or user network the
+ * container's NetworkMode names and it was not disconnected from it.
+ */
+export function onModeNetwork(svc: NetworkService, c: { networkMode: string | undefined; modeDisconnected?: boolean }, network: string): boolean {
+  return !c.modeDisconnected && modeNetworkName(svc, c.networkMode) === network;
+}
+
+/**
  * Create-time checks of NetworkMode and NetworkingConfig: the network
  * exists (404 "network X not found"), --ip, --network-alias and --mac only
  * where Docker allows them. Returns the NetworkMode to record ("default"
@@ -111,7 +119,7 @@ export function checkNetworkMode(svc: NetworkService, mode: string | undefined, 
  */
 export function checkConnect(
   svc: NetworkService,
-  c: { name: string; networkMode: string | undefined; networking?: NetworkingConfig | null },
+  c: { name: string; networkMode: string | undefined; networking?: NetworkingConfig | null; modeDisconnected?: boolean },
   network: string,
   endpoint: ApiEndpointSettings | undefined,
 ): void {
@@ -125,7 +133,7 @@ export function checkConnect(
   }
   if (kind === "slirp4netns") throw new ForbiddenError("container in slirp4netns network mode cannot be connected to other networks");
   const name = c.name.replace(/^\//, "");
-  if (modeNetworkName(svc, c.networkMode) === target.Name || endpointsByName(svc, c.networking)[target.Name]) {
+  if (onModeNetwork(svc, c, target.Name) || endpointsByName(svc, c.networking)[target.Name]) {
     throw new ForbiddenError(`endpoint with name ${name} already exists in network ${target.Name}`);
   }
   const user = svc.isUserNetwork(target.Id);
@@ -144,6 +152,8 @@ export interface ContainerNetworkInput {
   pid: number;
   networkMode: string | undefined;
   networking?: NetworkingConfig | null;
+  /** Disconnected from its NetworkMode's network (joined only if connected again, then recorded in networking). */
+  modeDisconnected?: boolean;
   hostname: string;
   domainname?: string;
   /** The API's PortMap, whose HostIp and HostPort may be absent. */
@@ -169,14 +179,16 @@ export interface ContainerNetworkInput {
 /**
  * The networks a container joins at start, in order: its NetworkMode's
  * network first (it carries the default route), then the other networks
- * of NetworkingConfig and those it was connected to while stopped.
+ * of NetworkingConfig and those it was connected to while stopped. One
+ * disconnected from all of them has lo only (its process sets it up).
  */
 function networksToJoin(svc: NetworkService, input: ContainerNetworkInput, endpoints: Record<string, ApiEndpointSettings>): string[] {
   const { kind } = networkModeKind(input.networkMode);
   if (kind === "host" || kind === "container" || kind === "slirp4netns") return [];
-  const first = kind === "none" ? "none" : modeNetworkName(svc, input.networkMode)!;
+  if (kind === "none") return ["none"];
+  const first = modeNetworkName(svc, input.networkMode)!;
   const rest = Object.keys(endpoints).filter((n) => n !== first);
-  return [first, ...(kind === "none" ? [] : rest)];
+  return input.modeDisconnected ? rest : [first, ...rest];
 }
 
 /**
@@ -311,7 +323,16 @@ function resolvConfText(resolvers: string[], input: Pick<ContainerNetworkInput, 
 /** NetworkSettings of a container for inspect (running or not). */
 export function containerNetworkSettings(
   svc: NetworkService,
-  c: { id: string; networkMode: string | undefined; pid: number; running: boolean; networking?: NetworkingConfig | null; portBindings?: PortMap | null; stateDir?: string },
+  c: {
+    id: string;
+    networkMode: string | undefined;
+    pid: number;
+    running: boolean;
+    networking?: NetworkingConfig | null;
+    modeDisconnected?: boolean;
+    portBindings?: PortMap | null;
+    stateDir?: string;
+  },
 ): NetworkSettings {
   const { kind } = networkModeKind(c.networkMode);
   if (kind === "slirp4netns") return slirpNetworkSettings(c);
@@ -319,7 +340,7 @@ export function containerNetworkSettings(
   const endpoints = endpointsByName(svc, c.networking);
   const networks: Record<string, ApiEndpointSettings> = {};
   const modeName = modeNetworkName(svc, c.networkMode) ?? c.networkMode ?? "default";
-  if (kind !== "container") networks[modeName] = live[modeName] ?? emptyEndpoint(svc, modeName, endpoints[modeName]);
+  if (kind !== "container" && (!c.modeDisconnected || kind === "none")) networks[modeName] = live[modeName] ?? emptyEndpoint(svc, modeName, endpoints[modeName]);
   for (const [name, ep] of Object.entries(endpoints)) {
     if (networks[name]) continue;
     networks[name] = live[name] ?? emptyEndpoint(svc, name, ep);

@@ -815,7 +815,7 @@ export class NetworkService {
     return {
       IPAMConfig: ep.requestedIp ? { IPv4Address: ep.requestedIp } : null,
       Links: null,
-      Aliases: ep.aliases.length ? [...ep.aliases] : null,
+      Aliases: this.aliasesOf(net, ep),
       MacAddress: ep.mac ?? "",
       DriverOpts: null,
       NetworkID: net.Id,
@@ -828,6 +828,16 @@ export class NetworkService {
       GlobalIPv6PrefixLen: 0,
       DNSNames: this.userNetwork(net) ? this.dnsNames(ep) : null,
     };
+  }
+
+  /**
+   * Aliases as the API up to 1.44 shows them: on a user network the
+   * container's short ID is one (docker-compose 1 looks for it to tell a
+   * container it already connected from one it must connect again).
+   */
+  private aliasesOf(net: NetworkRecord, ep: EndpointRecord): string[] | null {
+    const aliases = this.userNetwork(net) ? [...new Set([...ep.aliases, ep.containerId.slice(0, 12)])] : ep.aliases;
+    return aliases.length ? [...aliases] : null;
   }
 
   /** A container's endpoints, by network name (NetworkSettings.Networks). */

@@ -207,6 +207,49 @@ describe("containers on networks", { skip: isRoot ? false : "needs root (bridges
     assert.equal((await d.request("DELETE", `/networks/cn-${tag}`)).status, 204);
   });
 
+  test("disconnect from the network NetworkMode names, then connect again (docker-compose 1 does it before every start)", async () => {
+    const sub = freeSubnet();
+    const res = await d.request("POST", "/networks/create", { body: { Name: `mn-${tag}`, IPAM: { Config: [{ Subnet: sub }] } } });
+    assert.equal(res.status, 201, res.body);
+    bridges.add(`br-${res.json().Id.slice(0, 12)}`);
+    const created = await d.request("POST", `/containers/create?name=mode-${tag}`, {
+      body: { Image: "busybox", Cmd: ["sleep", "3600"], HostConfig: { NetworkMode: `mn-${tag}` }, NetworkingConfig: { EndpointsConfig: { [`mn-${tag}`]: { Aliases: ["svc"] } } } },
+    });
+    const id = created.json().Id as string;
+    const networksOf = async () => (await d.request("GET", `/containers/${id}/json`)).json().NetworkSettings.Networks as Record<string, { IPAddress: string; Aliases: string[] | null }>;
+    const disconnect = () => d.request("POST", `/networks/mn-${tag}/disconnect`, { body: { Container: id } });
+
+    assert.equal((await disconnect()).status, 200);
+    assert.deepEqual(await networksOf(), {});
+    assert.equal((await disconnect()).status, 403, "not connected any more");
+    // Off every network it starts with lo only.
+    assert.equal((await d.request("POST", `/containers/${id}/start`, { timeoutMs: 30_000 })).status, 204);
+    let pid = (await d.request("GET", `/containers/${id}/json`)).json().State.Pid as number;
+    assert.doesNotMatch(inNs(pid, ["ip", "-4", "-o", "addr"]).out, /eth0/);
+    assert.match(inNs(pid, ["ip", "-o", "link", "show", "lo"]).out, /UP/);
+    assert.equal((await d.request("POST", `/containers/${id}/stop?t=0`, { timeoutMs: 30_000 })).status, 204);
+
+    const conn = await d.request("POST", `/networks/mn-${tag}/connect`, { body: { Container: id, EndpointConfig: { Aliases: ["svc", "again"] } } });
+    assert.equal(conn.status, 200, conn.body);
+    assert.equal((await d.request("POST", `/networks/mn-${tag}/connect`, { body: { Container: id } })).status, 403, "connected again");
+    assert.equal((await d.request("POST", `/containers/${id}/start`, { timeoutMs: 30_000 })).status, 204);
+    const live = await networksOf();
+    assert.deepEqual(Object.keys(live), [`mn-${tag}`]);
+    assert.deepEqual(live[`mn-${tag}`]!.Aliases, ["svc", "again", id.slice(0, 12)]);
+    pid = (await d.request("GET", `/containers/${id}/json`)).json().State.Pid as number;
+    assert.ok(inNs(pid, ["ip", "-4", "-o", "addr"]).out.includes(`inet ${live[`mn-${tag}`]!.IPAddress}/24`));
+    const peer = await run({ HostConfig: { NetworkMode: `mn-${tag}` } });
+    assert.equal(inNs(peer.pid, ["ping", "-c1", "-W2", "again"]).status, 0);
+    assert.equal((await d.request("DELETE", `/containers/${peer.id}?force=1`, { timeoutMs: 20_000 })).status, 204);
+
+    // A running container taken off it does not get it back at its next start.
+    assert.equal((await disconnect()).status, 200);
+    assert.equal((await d.request("POST", `/containers/${id}/restart?t=0`, { timeoutMs: 30_000 })).status, 204);
+    assert.deepEqual(await networksOf(), {});
+    assert.equal((await d.request("DELETE", `/containers/${id}?force=1`, { timeoutMs: 20_000 })).status, 204);
+    assert.equal((await d.request("DELETE", `/networks/mn-${tag}`)).status, 204);
+  });
+
   test("after a daemon restart (containers kept running) ports still answer, names still resolve, addresses are not handed out twice", async () => {
     const sub = freeSubnet();
     const res = await d.request("POST", "/networks/create", { body: { Name: `rs-${tag}`, IPAM: { Config: [{ Subnet: sub }] } } });

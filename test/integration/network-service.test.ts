@@ -131,7 +131,7 @@ describe("NetworkService on the real kernel", { skip: skipReason }, () => {
     assert.ok(Number(epA.IPAddress.split(".")[3]) >= 128, `automatic address ${epA.IPAddress} comes from the ip-range`);
     assert.equal(epA.Gateway, `${base}.254`);
     assert.equal(epA.IPPrefixLen, 24);
-    assert.deepEqual(epA.Aliases, ["web"]);
+    assert.deepEqual(epA.Aliases, ["web", idA.slice(0, 12)], "API 1.44: the short id is an alias on a user network");
     assert.deepEqual(epA.DNSNames, ["alpha", "web", idA.slice(0, 12)]);
     assert.match(epA.EndpointID, /^[0-9a-f]{64}$/);
     assert.equal(svc.inspect(userId).Containers[idA]?.IPv4Address, `${epA.IPAddress}/24`);

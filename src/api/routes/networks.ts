@@ -5,7 +5,7 @@
  * dockerd's network controller does.
  */
 import { ForbiddenError, InvalidArgumentError, NotFoundError } from "../../common/errors.ts";
-import { checkConnect, endpointsByName } from "../../network/container-network.ts";
+import { checkConnect, endpointsByName, onModeNetwork } from "../../network/container-network.ts";
 import type { EndpointSettings } from "../../spec/docker-api.ts";
 import type { CreateNetworkRequest, NetworkFilters, NetworkService } from "../../network/service.ts";
 import { readJsonObject } from "../body.ts";
@@ -153,13 +153,15 @@ function containerOf(call: ApiCall, body: Record<string, unknown>) {
   if (!ref) throw new InvalidArgumentError("no container specified: Container is required");
   const c = requireService(call.ctx, "containers").inspect(ref);
   const running = c.State?.Running === true && !c.State?.Restarting;
+  const record = requireService(call.ctx, "containers").store.resolve(c.Id);
   return {
     id: c.Id,
     name: c.Name,
     pid: running ? (c.State?.Pid ?? 0) : 0,
     running,
     networkMode: c.HostConfig?.NetworkMode,
-    networking: { EndpointsConfig: requireService(call.ctx, "containers").store.resolve(c.Id).NetworkSettings?.Networks ?? {} },
+    networking: { EndpointsConfig: record.NetworkSettings?.Networks ?? {} },
+    modeDisconnected: record.ModeNetworkDisconnected === true,
   };
 }
 
@@ -204,7 +206,9 @@ async function connectContainer(call: ApiCall): Promise<void> {
       ...(endpoint.MacAddress ? { macAddress: endpoint.MacAddress } : {}),
     });
   }
-  requireService(call.ctx, "containers").recordNetwork(c.id, net.Name, endpoint);
+  // Back on the network its NetworkMode names: the mark of its disconnect goes.
+  const modeNetwork = c.modeDisconnected && onModeNetwork(networks(call), { networkMode: c.networkMode }, net.Name);
+  requireService(call.ctx, "containers").recordNetwork(c.id, net.Name, endpoint, modeNetwork);
   call.ctx.events.publish({ type: "network", action: "connect", id: net.Id, attributes: { container: c.id, name: net.Name, type: net.Driver } });
   json(call.res, 200, null);
 }
@@ -228,11 +232,12 @@ async function disconnectContainer(call: ApiCall): Promise<void> {
     return;
   }
   if (c.networkMode === "host" && net.Driver === "host") throw new ForbiddenError("container cannot be disconnected from host network or connected to host network");
-  const recorded = endpointsByName(svc, c.networking)[net.Name] !== undefined;
+  const modeNetwork = net.Driver === "bridge" && onModeNetwork(svc, c, net.Name);
+  const recorded = modeNetwork || endpointsByName(svc, c.networking)[net.Name] !== undefined;
   const live = net.Containers[c.id] !== undefined;
   if (!recorded && !live && !force) throw new ForbiddenError(`container ${c.id} is not connected to network ${net.Name}`);
   if (live) await svc.disconnectContainer(c.id, net.Id, { force });
-  if (recorded) requireService(call.ctx, "containers").recordNetwork(c.id, net.Name, null);
+  if (recorded) requireService(call.ctx, "containers").recordNetwork(c.id, net.Name, null, modeNetwork);
   call.ctx.events.publish({ type: "network", action: "disconnect", id: net.Id, attributes: { container: c.id, name: net.Name, type: net.Driver } });
   json(call.res, 200, null);
 }
