@@ -262,7 +262,8 @@ export function containerEnv(config: Pick<ContainerConfig, "Env" | "Hostname" | 
  * (adaptContainerSettings + createContainerOSSpecificSettings): MemorySwap
  * twice Memory, ShmSize 64 MiB, IpcMode "private", CgroupnsMode "private"
  * on cgroup v2 and "host" on v1 (and for privileged containers on v1),
- * OomKillDisable false, the masked and read-only paths. Returns a copy.
+ * OomKillDisable false, LogConfig json-file, the masked and read-only
+ * paths. Returns a copy.
  */
 export function adaptHostConfig(hostConfig: HostConfig | undefined, options: { cgroupVersion?: 1 | 2 } = {}): HostConfig {
   const hc: HostConfig = structuredClone(hostConfig ?? {});
@@ -273,6 +274,8 @@ export function adaptHostConfig(hostConfig: HostConfig | undefined, options: { c
   if (!hc.CgroupnsMode) hc.CgroupnsMode = hc.Privileged && v !== 2 ? "host" : v === 2 ? "private" : "host";
   if (hc.OomKillDisable === undefined || hc.OomKillDisable === null) hc.OomKillDisable = false;
   if (!hc.NetworkMode) hc.NetworkMode = "default";
+  // The daemon's driver (hakod's only one) when none is named; docker-py's run() reads it back.
+  if (!hc.LogConfig?.Type) hc.LogConfig = { Type: "json-file", Config: hc.LogConfig?.Config ?? {} };
   if ((hc.MaskedPaths === undefined || hc.MaskedPaths === null) && !hc.Privileged) hc.MaskedPaths = [...DOCKER_MASKED_PATHS];
   if ((hc.ReadonlyPaths === undefined || hc.ReadonlyPaths === null) && !hc.Privileged) hc.ReadonlyPaths = [...DOCKER_READONLY_PATHS];
   return hc;

@@ -169,6 +169,12 @@ describe("the default container equals dockerLikeSpec", () => {
     );
   });
 
+  it("a container without a log driver gets the daemon's (json-file), its options kept", () => {
+    assert.deepEqual(adaptHostConfig({}, { cgroupVersion: 1 }).LogConfig, { Type: "json-file", Config: {} });
+    assert.deepEqual(adaptHostConfig({ LogConfig: { Type: "", Config: { "max-size": "1m" } } }, { cgroupVersion: 1 }).LogConfig, { Type: "json-file", Config: { "max-size": "1m" } });
+    assert.deepEqual(adaptHostConfig({ LogConfig: { Type: "json-file", Config: {} } }, { cgroupVersion: 1 }).LogConfig, { Type: "json-file", Config: {} });
+  });
+
   it("hostname is the short ID; root.path is the rootfs", () => {
     const s = spec();
     assert.equal(s.hostname, ID.slice(0, 12));
