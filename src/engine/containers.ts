@@ -976,20 +976,15 @@ export class ContainerService {
     return { record: c, cgroup: this.cgroup(c.ID) };
   }
 
-  /** docker update: new limits for the container's cgroup and its record. */
+  /**
+   * docker update: new limits for the container's cgroup and its record.
+   * As in moby's UpdateContainer, a field the request leaves at zero (the
+   * docker CLI sends every field) keeps the container's value; a restart
+   * policy changes only when one is named.
+   */
   update(ref: string, resources: Resources & { RestartPolicy?: HostConfig["RestartPolicy"] }): { Warnings: string[] } {
     const c = this.store.resolve(ref);
-    const { RestartPolicy, ...res } = resources;
-    if (RestartPolicy) {
-      if (RestartPolicy.Name && !["no", "always", "on-failure", "unless-stopped", ""].includes(RestartPolicy.Name)) {
-        throw new InvalidArgumentError(`invalid restart policy '${RestartPolicy.Name}'`);
-      }
-      c.HostConfig.RestartPolicy = RestartPolicy;
-    }
-    const merged: HostConfig = { ...c.HostConfig, ...stripUndefined(res) };
-    if (res.Memory && !res.MemorySwap && c.HostConfig.MemorySwap && c.HostConfig.MemorySwap > 0 && c.HostConfig.MemorySwap < res.Memory) {
-      throw new InvalidArgumentError("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time");
-    }
+    const merged = mergeUpdate(c.ID, c.HostConfig, resources);
     if (c.State.Running) {
       const image = this.images.images.get(c.Image);
       const imageConfig = image ? (this.images.config(image).config ?? {}) : {};
@@ -1139,9 +1134,52 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<boolean> {
   });
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null)) as Partial<T>;
+/** The numeric limits `docker update` sets when the request's value is not zero. */
+const UPDATABLE_NUMBERS = [
+  "BlkioWeight",
+  "CpuShares",
+  "NanoCpus",
+  "CpuPeriod",
+  "CpuQuota",
+  "MemorySwap",
+  "MemoryReservation",
+  "KernelMemory",
+  "CpuRealtimePeriod",
+  "CpuRealtimeRuntime",
+] as const;
+
+/** moby's UpdateContainer: the request's non-zero fields over the container's HostConfig, with its refusals. */
+export function mergeUpdate(id: string, current: HostConfig, update: Resources & { RestartPolicy?: HostConfig["RestartPolicy"] }): HostConfig {
+  const set = (v: number | null | undefined): v is number => typeof v === "number" && v !== 0;
+  const conflict = (message: string): never => {
+    throw new ConflictError(`Cannot update container ${id}: ${message}`);
+  };
+  // Nano CPUs and a CPU period/quota are one limit said two ways: the one set first stays in charge.
+  if (set(update.NanoCpus) && set(current.CpuPeriod)) conflict("Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set");
+  if (set(update.NanoCpus) && set(current.CpuQuota)) conflict("Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set");
+  if (set(update.CpuPeriod) && set(current.NanoCpus)) conflict("Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set");
+  if (set(update.CpuQuota) && set(current.NanoCpus)) conflict("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set");
+  const out: HostConfig = structuredClone(current);
+  for (const k of UPDATABLE_NUMBERS) if (set(update[k])) out[k] = update[k];
+  if (set(update.Memory)) {
+    if (update.Memory > (current.MemorySwap ?? 0) && !set(update.MemorySwap)) {
+      conflict("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time");
+    }
+    out.Memory = update.Memory;
+  }
+  if (update.CpusetCpus) out.CpusetCpus = update.CpusetCpus;
+  if (update.CpusetMems) out.CpusetMems = update.CpusetMems;
+  // 0 and -1 both mean unlimited; Docker keeps 0.
+  if (typeof update.PidsLimit === "number") out.PidsLimit = update.PidsLimit <= 0 ? 0 : update.PidsLimit;
+  const policy = update.RestartPolicy;
+  if (policy?.Name) {
+    if (!["no", "always", "on-failure", "unless-stopped"].includes(policy.Name)) throw new InvalidArgumentError(`invalid restart policy '${policy.Name}'`);
+    if (current.AutoRemove && policy.Name !== "no") conflict("Restart policy cannot be updated because AutoRemove is enabled for the container");
+    out.RestartPolicy = { Name: policy.Name, MaximumRetryCount: policy.MaximumRetryCount ?? 0 };
+  }
+  return out;
 }
+
 
 /** "10m", "512k", "1g" (Docker's log-opt sizes, decimal-free binary units). */
 export function parseLogSize(s: string | undefined): number | undefined {

@@ -122,6 +122,13 @@ describe("container options seen from inside", { skip }, () => {
       assert.equal(hako(["update", "-m", "96m", "--memory-swap", "192m", "--pids-limit", "60", id]).status, 0);
       assert.equal(cgroupFile(id, "memory", "memory.limit_in_bytes"), String(96 << 20));
       assert.equal(cgroupFile(id, "pids", "pids.max"), "60");
+      // The other limits stay, in the record and at the next start.
+      assert.equal(hako(["update", "--cpu-shares", "256", id]).status, 0);
+      assert.equal(hako(["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}}", id]).stdout, `${96 << 20} ${192 << 20} 500000000 256\n`);
+      assert.equal(hako(["restart", "-t", "0", id]).status, 0);
+      assert.equal(cgroupFile(id, "memory", "memory.limit_in_bytes"), String(96 << 20));
+      assert.equal(cgroupFile(id, "cpu", "cpu.cfs_quota_us"), "50000");
+      assert.equal(cgroupFile(id, "cpu", "cpu.shares"), "256");
     } finally {
       hako(["rm", "-f", id]);
     }
