@@ -16,7 +16,7 @@ export type CreateWhiteouts = "overlay" | "none";
 export interface ExtractResult {
   /** Entries in the archive (files, directories, links, whiteouts...; not PAX/GNU metadata headers). */
   entries: number;
-  /** Bytes of regular-file data written (Docker's ApplyDiff size). */
+  /** Bytes of regular-file data and symlink targets written: Docker's ApplyDiff size (a walk of the layer, directories not counted). */
   bytes: number;
   /** `.wh.NAME` and `.wh..wh..opq` entries applied. */
   whiteouts: number;

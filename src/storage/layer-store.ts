@@ -98,14 +98,15 @@ export class LayerStore {
     try {
       const digesting = new DigestingStream();
       tar.on("error", (err) => digesting.destroy(err));
-      await extractLayer(tar.pipe(digesting), this.snapshotter.diffDir(tmp), { whiteouts: this.snapshotter.whiteouts });
+      const applied = await extractLayer(tar.pipe(digesting), this.snapshotter.diffDir(tmp), { whiteouts: this.snapshotter.whiteouts });
       const diffId = digesting.digest();
       if (expectedDiffId && diffId !== expectedDiffId) {
         throw new InvalidArgumentError(`layer diff ID mismatch: expected ${expectedDiffId}, got ${diffId}`);
       }
       // chainId(parent, diff) = sha256(parent + " " + diff): the parent's chain stands for the whole stack below.
       const chainId = parent ? chainIds([parent, diffId]).at(-1)! : diffId;
-      const record: LayerRecord = { chainId, diffId, parent, size: digesting.bytes };
+      // Docker's layer size: the files' bytes, not the tar's (no headers, no directories).
+      const record: LayerRecord = { chainId, diffId, parent, size: applied.bytes };
       if (this.has(chainId)) {
         await this.snapshotter.remove(tmp); // registered meanwhile by someone else
         return this.get(chainId);

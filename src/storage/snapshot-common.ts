@@ -22,7 +22,11 @@ export function writeLayerFiles(dir: string, files: Record<string, string>): voi
   }
 }
 
-/** Bytes allocated and inodes under dir, hardlinks counted once (du's answer). */
+/**
+ * Bytes and inodes under dir as Docker counts a layer (moby's
+ * directory.Size): the sizes of files and symlinks, not of directories,
+ * hardlinks once; every entry counts as an inode.
+ */
 export async function diskUsage(dir: string): Promise<{ size: number; inodes: number }> {
   const seen = new Set<string>();
   let size = 0;
@@ -33,7 +37,7 @@ export async function diskUsage(dir: string): Promise<{ size: number; inodes: nu
     if (seen.has(id)) return;
     seen.add(id);
     inodes++;
-    size += Number(st.blocks) * 512;
+    if (!st.isDirectory()) size += Number(st.size);
     if (st.isDirectory()) for (const name of await readdir(p)) await walk(path.join(p, name));
   };
   try {
