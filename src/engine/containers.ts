@@ -694,10 +694,13 @@ export class ContainerService {
     await this.returnInterfaces(c);
     const exited = this.waitExit(c.ID);
     this.signalContainer(c, sig);
+    // dockerd reports each signal of a stop (kill, [kill], die, stop).
+    this.publish("kill", c, { signal: String(sig) });
     if (timeout < 0) {
       await exited;
     } else if (!(await withTimeout(exited, timeout * 1000))) {
       this.signalContainer(c, osConstants.signals.SIGKILL);
+      this.publish("kill", c, { signal: String(osConstants.signals.SIGKILL) });
       await exited;
     }
     this.publish("stop", this.store.get(c.ID) ?? c);

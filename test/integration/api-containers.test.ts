@@ -477,6 +477,17 @@ describe("containers API", { skip: isRoot ? false : "needs root (namespaces, cgr
     for (const want of ["create", "start", "kill", "die", "destroy"]) assert.ok(actions.includes(want), `${want} in ${actions.join(",")}`);
   });
 
+  test("stop reports its signals as dockerd does: kill 15, kill 9 after the timeout, die, stop", async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const id = await run({ Cmd: ["sleep", "300"] });
+    assert.equal((await d.request("POST", `/containers/${id}/stop?t=1`, { timeoutMs: 30_000 })).status, 204);
+    const ev = await d.request("GET", `/events?since=${since}&until=${Math.floor(Date.now() / 1000) + 1}&filters=${encodeURIComponent(JSON.stringify({ container: [id] }))}`, { timeoutMs: 10_000 });
+    const events = ev.body.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as { Action: string; Actor: { Attributes: Record<string, string> } });
+    const seq = events.filter((e) => e.Action !== "create" && e.Action !== "start").map((e) => (e.Action === "kill" ? `kill ${e.Actor.Attributes.signal}` : e.Action));
+    assert.deepEqual(seq, ["kill 15", "kill 9", "die", "stop"]);
+    await rm(id);
+  });
+
   test("bad input is a 400 (or 404) and the daemon stays up", async () => {
     const cases: [string, string, number][] = [
       ["GET", "/containers/json?limit=-5", 400],
