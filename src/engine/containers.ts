@@ -439,7 +439,7 @@ export class ContainerService {
         ExitCode: 0,
         Error: "",
         StartedAt: nowNano(),
-        FinishedAt: ZERO_TIME,
+        // The last exit's time stays until the next one (moby's SetRunning).
         Status: "running",
       };
       c.HasBeenStartedBefore = true;

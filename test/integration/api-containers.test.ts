@@ -477,7 +477,7 @@ describe("containers API", { skip: isRoot ? false : "needs root (namespaces, cgr
     for (const want of ["create", "start", "kill", "die", "destroy"]) assert.ok(actions.includes(want), `${want} in ${actions.join(",")}`);
   });
 
-  test("stop reports its signals as dockerd does: kill 15, kill 9 after the timeout, die, stop", async () => {
+  test("stop reports its signals as dockerd does (kill 15, kill 9 after the timeout, die, stop); a start keeps FinishedAt", async () => {
     const since = Math.floor(Date.now() / 1000) - 1;
     const id = await run({ Cmd: ["sleep", "300"] });
     assert.equal((await d.request("POST", `/containers/${id}/stop?t=1`, { timeoutMs: 30_000 })).status, 204);
@@ -485,6 +485,12 @@ describe("containers API", { skip: isRoot ? false : "needs root (namespaces, cgr
     const events = ev.body.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as { Action: string; Actor: { Attributes: Record<string, string> } });
     const seq = events.filter((e) => e.Action !== "create" && e.Action !== "start").map((e) => (e.Action === "kill" ? `kill ${e.Actor.Attributes.signal}` : e.Action));
     assert.deepEqual(seq, ["kill 15", "kill 9", "die", "stop"]);
+    // Started again, it keeps the last exit's time (moby's SetRunning).
+    const finished = (await inspect(id)).State.FinishedAt as string;
+    assert.notEqual(finished, "0001-01-01T00:00:00Z");
+    assert.equal((await d.request("POST", `/containers/${id}/start`, { timeoutMs: 30_000 })).status, 204);
+    const again = (await inspect(id)).State;
+    assert.deepEqual([again.Running, again.FinishedAt], [true, finished]);
     await rm(id);
   });
 
