@@ -402,6 +402,10 @@ describe("containers API", { skip: isRoot ? false : "needs root (namespaces, cgr
     assert.equal((await d.request("POST", `/containers/${id}/pause`)).status, 204);
     assert.equal((await inspect(id)).State.Status, "paused");
     assert.equal((await d.request("POST", `/containers/${id}/pause`)).status, 409);
+    // dockerd lists a paused container's processes (state D, frozen).
+    const topPaused = await d.request("GET", `/containers/${id}/top`);
+    assert.equal(topPaused.status, 200, topPaused.body);
+    assert.equal(topPaused.json<{ Processes: string[][] }>().Processes.length, 1);
     const startPaused = await d.request("POST", `/containers/${id}/start`);
     assert.equal(startPaused.status, 409);
     assert.match(startPaused.json().message, /try unpause instead/);

@@ -310,7 +310,6 @@ async function containerTop(call: ApiCall): Promise<void> {
   const service = containers(call);
   const c = service.store.resolve(call.params.id!);
   if (!c.State.Running || c.State.Restarting) throw new ConflictError(`container ${c.ID} is not running`);
-  if (c.State.Paused) throw new ConflictError(`Container ${c.ID} is paused, unpause the container before running top`);
   const { cgroup } = service.liveCgroup(c.ID);
   const psArgs = call.query.get("ps_args") ?? "-ef";
   json(call.res, 200, await top(cgroup.pids(), psArgs || "-ef"));
