@@ -957,11 +957,27 @@ export class ContainerService {
       State: statusOf(c.State, this.removing.has(c.ID)),
       Status: humanStatus(c),
       HostConfig: { NetworkMode: c.HostConfig.NetworkMode || "default" },
-      NetworkSettings: {
-        Networks: this.opts.networks && c.State.Running ? summaryNetworks(this.opts.networks, { id: c.ID, networkMode: c.HostConfig.NetworkMode, pid: c.State.Pid, stateDir: this.shimDir(c.ID) }) : {},
-      },
+      NetworkSettings: { Networks: this.networksOf(c) },
       Mounts: Object.values(c.MountPoints).map(mountPointView),
     };
+  }
+
+  /** NetworkSettings.Networks as ps shows it: the live endpoints, or those the container joins at its next start. */
+  networksOf(c: ContainerRecord): Record<string, EndpointSettings> {
+    const svc = this.opts.networks;
+    if (!svc) return {};
+    if (c.State.Running) return summaryNetworks(svc, { id: c.ID, networkMode: c.HostConfig.NetworkMode, pid: c.State.Pid, stateDir: this.shimDir(c.ID) });
+    return (
+      containerNetworkSettings(svc, {
+        id: c.ID,
+        networkMode: c.HostConfig.NetworkMode,
+        pid: 0,
+        running: false,
+        networking: { EndpointsConfig: c.NetworkSettings?.Networks ?? {} },
+        ...(c.ModeNetworkDisconnected ? { modeDisconnected: true } : {}),
+        stateDir: this.shimDir(c.ID),
+      }).Networks ?? {}
+    );
   }
 
   /** Containers that use a volume, by id (volume rm and prune refuse those). */
@@ -1212,7 +1228,7 @@ function matchesFilters(c: ContainerRecord, f: Record<string, string[]>, svc: Co
   if (f.status?.length && !f.status.includes(status)) return false;
   if (f.exited?.length && (status !== "exited" || !f.exited.includes(String(c.State.ExitCode)))) return false;
   if (f.id?.length && !f.id.some((p) => c.ID.startsWith(p))) return false;
-  if (f.name?.length && !f.name.some((n) => new RegExp(n.replace(/^\//, "")).test(c.Name.replace(/^\//, "")))) return false;
+  if (f.name?.length && !f.name.some((n) => regexMatches(n.replace(/^\//, ""), c.Name.replace(/^\//, "")))) return false;
   if (f.label?.length && !matchesLabels(c.Config.Labels ?? {}, f.label)) return false;
   if (f.ancestor?.length) {
     const ok = f.ancestor.some((a) => {
@@ -1232,12 +1248,30 @@ function matchesFilters(c: ContainerRecord, f: Record<string, string[]>, svc: Co
     const ref = svc.store.find(f.since[0]!);
     if (!ref || Date.parse(c.Created) <= Date.parse(ref.Created)) return false;
   }
-  if (f.volume?.length && !Object.values(c.MountPoints).some((m) => f.volume!.includes(m.Name ?? "") || f.volume!.includes(m.Destination))) return false;
+  // A volume by name, a bind by its source, either by its destination (moby's list filter).
+  if (f.volume?.length && !Object.values(c.MountPoints).some((m) => f.volume!.includes(m.Name || m.Source) || f.volume!.includes(m.Destination))) return false;
+  if (f.network?.length) {
+    const networks = svc.networksOf(c);
+    if (!f.network.some((n) => n in networks || Object.values(networks).some((ep) => ep?.NetworkID && ep.NetworkID.startsWith(n)))) return false;
+  }
+  if (f.expose?.length && !f.expose.some((p) => p in (c.Config.ExposedPorts ?? {}))) return false;
+  if (f.publish?.length && !f.publish.some((p) => p in (c.HostConfig.PortBindings ?? {}))) return false;
+  // No swarm here: nothing is a task.
+  if (f["is-task"]?.includes("true")) return false;
   if (f.health?.length) {
     const h = c.State.Health?.Status ?? "none";
     if (!f.health.includes(h)) return false;
   }
   return true;
+}
+
+/** Go's regexp.MatchString as moby's filters use it: a pattern that does not compile matches nothing. */
+function regexMatches(pattern: string, s: string): boolean {
+  try {
+    return new RegExp(pattern).test(s);
+  } catch {
+    return false;
+  }
 }
 
 /** "Up 2 minutes", "Exited (0) 5 seconds ago": what docker ps shows in STATUS. */

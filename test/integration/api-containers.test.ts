@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { DetachKeyMatcher, parseDetachKeys } from "../../src/api/attach.ts";
@@ -479,6 +480,46 @@ describe("containers API", { skip: isRoot ? false : "needs root (namespaces, cgr
     const ev = await d.request("GET", `/events?since=${since}&until=${Math.floor(Date.now() / 1000) + 1}&filters=${encodeURIComponent(JSON.stringify({ container: [running] }))}`, { timeoutMs: 10_000 });
     const actions = ev.body.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l).Action as string);
     for (const want of ["create", "start", "kill", "die", "destroy"]) assert.ok(actions.includes(want), `${want} in ${actions.join(",")}`);
+  });
+
+  test("list filters as moby's: network, expose, publish, is-task, a bind's source, unknown since/before, a bad name pattern", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "hako-lf-"));
+    const a = await create({ Cmd: ["true"], ExposedPorts: { "8080/tcp": {} }, HostConfig: { NetworkMode: "none", PortBindings: { "8080/tcp": [{ HostPort: "" }] }, Binds: [`${dir}:/data`] } }, "lf-a");
+    const b = await create({ Cmd: ["true"], HostConfig: { NetworkMode: "host" } }, "lf-b");
+    const ids = async (filters: object): Promise<string[]> => {
+      const res = await d.request("GET", `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify(filters))}`);
+      assert.equal(res.status, 200, res.body);
+      return res.json<{ Id: string }[]>().map((c) => c.Id).filter((id) => id === a || id === b);
+    };
+    assert.deepEqual(await ids({ network: ["none"] }), [a]);
+    assert.deepEqual(await ids({ network: ["host"] }), [b]);
+    assert.deepEqual(await ids({ network: ["nosuch"] }), []);
+    assert.deepEqual(await ids({ expose: ["8080"] }), [a]);
+    assert.deepEqual(await ids({ expose: ["8000-8100/tcp"] }), [a]);
+    assert.deepEqual(await ids({ expose: ["8080/udp"] }), []);
+    assert.deepEqual(await ids({ publish: ["8080/tcp"] }), [a]);
+    assert.deepEqual(await ids({ "is-task": ["true"] }), []);
+    assert.deepEqual((await ids({ "is-task": ["false"] })).sort(), [a, b].sort());
+    assert.deepEqual(await ids({ volume: [dir] }), [a]);
+    assert.deepEqual(await ids({ volume: ["/data"] }), [a]);
+    assert.deepEqual(await ids({ name: ["["] }), []);
+    const listed = (await d.request("GET", `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ id: [a] }))}`)).json<any[]>();
+    assert.deepEqual(Object.keys(listed[0].NetworkSettings.Networks), ["none"], "a created container shows the network it will join");
+    const refusals: [object, number, RegExp][] = [
+      [{ "is-task": ["1"] }, 400, /Invalid filter 'is-task=\[1\]'/],
+      [{ since: ["nosuch"] }, 404, /no such container nosuch/],
+      [{ health: ["bogus"] }, 400, /Unrecognised filter value for health: bogus/],
+      [{ exited: ["abc"] }, 400, /strconv.Atoi: parsing "abc": invalid syntax/],
+      [{ expose: ["http"] }, 400, /invalid filter 'expose=http'/],
+    ];
+    for (const [filters, status, message] of refusals) {
+      const res = await d.request("GET", `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify(filters))}`);
+      assert.equal(res.status, status, `${JSON.stringify(filters)}: ${res.body}`);
+      assert.match(res.json().message, message);
+    }
+    await rm(a);
+    await rm(b);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test("stop reports its signals as dockerd does (kill 15, kill 9 after the timeout, die, stop); a start keeps FinishedAt", async () => {

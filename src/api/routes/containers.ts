@@ -13,7 +13,7 @@
  *
  * Exec, archive, export, changes and commit live in their own route files.
  */
-import { ConflictError, InvalidArgumentError, NotImplementedError, errorMessage } from "../../common/errors.ts";
+import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError, errorMessage } from "../../common/errors.ts";
 import type { ContainerRecord } from "../../engine/container-store.ts";
 import type { ContainerService } from "../../engine/containers.ts";
 import { readLogs, type LogReadOptions } from "../../engine/logs.ts";
@@ -82,18 +82,29 @@ const LIST_FILTERS = ["ancestor", "before", "expose", "exited", "health", "id", 
 const STATUSES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
 const HEALTH = ["starting", "healthy", "unhealthy", "none"];
 
-function checkListFilters(filters: Filters): Record<string, string[]> {
+/** moby's refusals of list filters, in its words; a name pattern that does not compile just matches nothing. */
+function checkListFilters(filters: Filters, service: ContainerService): Record<string, string[]> {
   for (const s of filters.get("status") ?? []) if (!STATUSES.includes(s)) throw new InvalidArgumentError(`invalid filter 'status=${s}'`);
-  for (const h of filters.get("health") ?? []) if (!HEALTH.includes(h)) throw new InvalidArgumentError(`invalid filter 'health=${h}'`);
-  for (const e of filters.get("exited") ?? []) if (!/^-?\d+$/.test(e)) throw new InvalidArgumentError(`invalid filter 'exited=${e}'`);
-  for (const n of filters.get("name") ?? []) {
-    try {
-      new RegExp(n);
-    } catch {
-      throw new InvalidArgumentError(`invalid filter 'name=${n}': not a valid regular expression`);
-    }
+  for (const h of filters.get("health") ?? []) if (!HEALTH.includes(h)) throw new InvalidArgumentError(`Unrecognised filter value for health: ${h}`);
+  for (const e of filters.get("exited") ?? []) if (!/^[+-]?\d+$/.test(e)) throw new InvalidArgumentError(`strconv.Atoi: parsing ${JSON.stringify(e)}: invalid syntax`);
+  const isTask = filters.get("is-task") ?? [];
+  if (isTask.length && !isTask.every((v) => v === "true" || v === "false")) throw new InvalidArgumentError(`Invalid filter 'is-task=[${isTask.join(" ")}]'`);
+  for (const key of ["before", "since"]) {
+    for (const ref of filters.get(key) ?? []) if (!service.store.find(ref)) throw new NotFoundError(`no such container ${ref}`);
   }
-  return Object.fromEntries(filters);
+  const out = Object.fromEntries(filters);
+  // "80", "80/tcp", "8000-8001/udp": the ports they name, as ExposedPorts and PortBindings key them.
+  for (const key of ["expose", "publish"]) if (out[key]) out[key] = out[key].flatMap((v) => portsOf(key, v));
+  return out;
+}
+
+function portsOf(filter: string, value: string): string[] {
+  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(value);
+  const lo = Number(m?.[1]);
+  const hi = m?.[2] ? Number(m[2]) : lo;
+  if (!m || lo < 1 || hi > 65535 || hi < lo) throw new InvalidArgumentError(`invalid filter '${filter}=${value}'`);
+  const proto = (m[3] ?? "tcp").toLowerCase();
+  return Array.from({ length: hi - lo + 1 }, (_, i) => `${lo + i}/${proto}`);
 }
 
 /** GET /containers/json?all=&limit=&size=&filters= */
@@ -102,7 +113,7 @@ async function listContainers(call: ApiCall): Promise<void> {
   const limit = intParam(call.query, "limit", -1);
   // -1 is "no limit" (old clients send it); anything below is nonsense.
   if (limit < -1) throw new InvalidArgumentError(`invalid value for limit: ${limit} (it must be -1 or more)`);
-  const filters = checkListFilters(parseFilters(call.query, LIST_FILTERS));
+  const filters = checkListFilters(parseFilters(call.query, LIST_FILTERS), service);
   const size = boolParam(call.query, "size");
   const list = service.list({ all: boolParam(call.query, "all"), limit, size, filters });
   if (!size) return json(call.res, 200, list);
