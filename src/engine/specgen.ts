@@ -257,6 +257,9 @@ export function containerEnv(config: Pick<ContainerConfig, "Env" | "Hostname" | 
 // ---------------------------------------------------------------------------
 // HostConfig: defaults and validation
 
+/** The OCI runtime hakod runs containers with: its own, the only one it knows. */
+export const DEFAULT_RUNTIME = "hako";
+
 /**
  * HostConfig with the defaults dockerd fills in at create
  * (adaptContainerSettings + createContainerOSSpecificSettings): MemorySwap
@@ -275,6 +278,7 @@ export function adaptHostConfig(hostConfig: HostConfig | undefined, options: { c
   if (hc.OomKillDisable === undefined || hc.OomKillDisable === null) hc.OomKillDisable = false;
   if (!hc.NetworkMode) hc.NetworkMode = "default";
   // The daemon's driver (hakod's only one) when none is named; docker-py's run() reads it back.
+  if (!hc.Runtime) hc.Runtime = DEFAULT_RUNTIME;
   if (!hc.LogConfig?.Type) hc.LogConfig = { Type: "json-file", Config: hc.LogConfig?.Config ?? {} };
   if ((hc.MaskedPaths === undefined || hc.MaskedPaths === null) && !hc.Privileged) hc.MaskedPaths = [...DOCKER_MASKED_PATHS];
   if ((hc.ReadonlyPaths === undefined || hc.ReadonlyPaths === null) && !hc.Privileged) hc.ReadonlyPaths = [...DOCKER_READONLY_PATHS];
@@ -327,6 +331,7 @@ const IPC_MODES = new Set(["", "host", "private", "shareable", "none"]);
  */
 export function verifyContainerSettings(config: ContainerConfig, hostConfig: HostConfig, sysInfo: SysInfo = detectSysInfo()): string[] {
   const warnings: string[] = [];
+  if (hostConfig.Runtime && hostConfig.Runtime !== DEFAULT_RUNTIME) bad(`Unknown runtime specified ${hostConfig.Runtime}`);
   // Config
   if (config.WorkingDir && !config.WorkingDir.startsWith("/")) {
     bad(`the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`);

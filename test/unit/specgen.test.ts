@@ -19,6 +19,7 @@ import {
   DOCKER_DEVICE_RULES,
   INIT_PATH_IN_CONTAINER,
   adaptHostConfig,
+  verifyContainerSettings,
   dockerSpec,
   generateSpec,
   mergeImageConfig,
@@ -167,6 +168,12 @@ describe("the default container equals dockerLikeSpec", () => {
       spec({ hostConfig: { CgroupnsMode: "private" } }).linux!.namespaces!.map((n) => n.type),
       ["pid", "network", "ipc", "uts", "mount", "cgroup"],
     );
+  });
+
+  it("the runtime is hako's own; another name is refused as dockerd refuses one it does not know", () => {
+    assert.equal(adaptHostConfig({}, { cgroupVersion: 1 }).Runtime, "hako");
+    assert.throws(() => verifyContainerSettings({}, { Runtime: "runc" }), /^InvalidArgumentError: Unknown runtime specified runc$|Unknown runtime specified runc/);
+    assert.deepEqual(verifyContainerSettings({}, { Runtime: "hako" }), []);
   });
 
   it("a container without a log driver gets the daemon's (json-file), its options kept", () => {

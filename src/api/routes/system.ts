@@ -5,6 +5,7 @@
 import { readdirSync } from "node:fs";
 import { InvalidArgumentError, errorMessage } from "../../common/errors.ts";
 import type { ContainerService } from "../../engine/containers.ts";
+import { DEFAULT_RUNTIME } from "../../engine/specgen.ts";
 import { chainIds } from "../../image/ids.ts";
 import type { ImageService } from "../../image/service.ts";
 import type { ContainerSummary, ImageSummary, Volume } from "../../spec/docker-api.ts";
@@ -155,8 +156,8 @@ export async function systemInfo(ctx: DaemonContext): Promise<Record<string, unk
     Labels: [],
     ExperimentalBuild: false,
     ServerVersion: buildInfo().version,
-    Runtimes: { hako: { path: runtimePath() } },
-    DefaultRuntime: "hako",
+    Runtimes: { [DEFAULT_RUNTIME]: { path: runtimePath() } },
+    DefaultRuntime: DEFAULT_RUNTIME,
     Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
     LiveRestoreEnabled: false,
     Isolation: "",
