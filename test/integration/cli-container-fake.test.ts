@@ -813,6 +813,18 @@ describe("cli containers against a fake engine", { skip: built ? false : "dist/h
     assert.equal(row.Names, "web");
   });
 
+  test("--format failures exit as docker 28's: ps and the other lists 1, inspect 64; an unknown field is an error", async () => {
+    engine.addContainer("fmt", ["sleep", "100"], { state: "running" });
+    let r = await hako(["ps", "--format", "{{.Bogus}}"]);
+    assert.deepEqual([r.status, r.stderr], [1, 'failed to execute template: template: :1:2: executing "" at <.Bogus>: can\'t evaluate field Bogus in type *formatter.ContainerContext\n']);
+    r = await hako(["ps", "--format", "{{.Names"]);
+    assert.deepEqual([r.status, r.stderr], [1, "failed to parse template: template: :1: unclosed action\n"]);
+    r = await hako(["volume", "ls", "--format", "{{.Name"]);
+    assert.deepEqual([r.status, r.stderr], [1, "template parsing error: template: :1: unclosed action\n"]);
+    r = await hako(["inspect", "-f", "{{.Name", "fmt"]);
+    assert.equal(r.status, 64);
+  });
+
   test("exec: inspect, create, hijacked start, exit code from the exec's inspect", async () => {
     const c = engine.addContainer("ex", ["sleep", "100"], { state: "running" });
     const r = await hako(["exec", "-e", "A=1", "-u", "1000", "-w", "/tmp", "ex", "sh", "-c", "echo hi; echo oops >&2; exit 7"]);

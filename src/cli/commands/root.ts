@@ -213,9 +213,9 @@ function reportError(err: unknown, command: CliCommand, io: MainIO, debug: boole
     io.err(`${err.message}\n`);
     return 125;
   }
-  if (err instanceof TemplateError && err.phase === "parse") {
+  if (err instanceof TemplateError) {
     io.err(`${err.message}\n`);
-    return 64;
+    return err.exitStatus;
   }
   io.err(`${HakoError.is(err) ? err.message : errorMessage(err)}\n`);
   if (debug && err instanceof Error && err.stack) io.err(`${err.stack}\n`);

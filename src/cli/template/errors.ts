@@ -12,9 +12,16 @@ export class TemplateError extends InvalidArgumentError {
   /** What execution wrote before failing (Go leaves partial output too). */
   readonly output: string;
 
-  constructor(phase: TemplatePhase, message: string, output = "") {
+  /**
+   * The CLI's exit status for it: docker exits 64 for a --format that does
+   * not parse in inspect, info, version and events, 1 everywhere else.
+   */
+  readonly exitStatus: number;
+
+  constructor(phase: TemplatePhase, message: string, output = "", exitStatus = phase === "parse" ? 64 : 1) {
     super(message);
     this.phase = phase;
     this.output = output;
+    this.exitStatus = exitStatus;
   }
 }

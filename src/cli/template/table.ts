@@ -147,7 +147,11 @@ export function renderTable(
   return tabwrite(`${header}\n${body}`, options.tabwriter ?? DOCKER_TABWRITER);
 }
 
-/** Picks table or per-row rendering from the format, as docker's Context.Write does. */
+/**
+ * Picks table or per-row rendering from the format, as docker's
+ * Context.Write does. A list's format that does not parse exits 1 (its
+ * formatter reports it as any other error), not 64.
+ */
 export function renderFormat(
   format: string,
   rows: readonly unknown[],
@@ -155,5 +159,10 @@ export function renderFormat(
   options: FormatOptions = {},
 ): string {
   const effective = format === TABLE_FORMAT_KEY && options.defaultTableFormat !== undefined ? options.defaultTableFormat : format;
-  return isTableFormat(effective) ? renderTable(format, rows, headers, options) : renderEach(format, rows, options);
+  try {
+    return isTableFormat(effective) ? renderTable(format, rows, headers, options) : renderEach(format, rows, options);
+  } catch (err) {
+    if (err instanceof TemplateError && err.exitStatus !== 1) throw new TemplateError(err.phase, err.message, err.output, 1);
+    throw err;
+  }
 }

@@ -6,6 +6,7 @@
  * daemon's status line (moby daemon/container/state.go State.String) for
  * the places where the client has only the state.
  */
+import { GO_TYPE } from "../../template/index.ts";
 import { isIP } from "node:net";
 import { parseReference, familiarName, familiarString, trimNamed, type Reference } from "../../../image/reference.ts";
 import { quote } from "../../template/fmt.ts";
@@ -60,6 +61,11 @@ function tryParse(image: string): Reference | undefined {
 
 /** One row of `ps`: docker's ContainerContext (methods are getters here; Label takes a name). */
 export class ContainerRow {
+  /** docker's formatter type: a field it does not have is an error, not "<no value>". */
+  get [GO_TYPE](): string {
+    return "*formatter.ContainerContext";
+  }
+
   constructor(
     private readonly c: ContainerSummary,
     private readonly trunc: boolean,

@@ -2,10 +2,21 @@
  * hako ps / hako container ls (docker/cli cli/command/container/list.go):
  * GET /containers/json?all=&limit=&size=&filters= and docker's table.
  */
-import { renderFormat } from "../../template/index.ts";
+import { TemplateError, renderFormat } from "../../template/index.ts";
 import type { CliCommand } from "../command.ts";
 import { filtersJson, type ContainerSummary } from "./common.ts";
 import { CONTAINER_HEADERS, ContainerRow, containerFormat } from "./format.ts";
+
+/** docker 28's ps words its template failures its own way ("failed to parse template: ..."). */
+function psFormat(render: () => string): string {
+  try {
+    return render();
+  } catch (err) {
+    if (!(err instanceof TemplateError)) throw err;
+    const what = err.phase === "parse" ? "failed to parse template" : "failed to execute template";
+    throw new TemplateError(err.phase, `${what}: ${err.message.replace(/^template parsing error: /, "")}`, err.output, 1);
+  }
+}
 
 /** True when a --format uses .Size (docker then asks for sizes, unless --size was given as false). */
 export function formatUsesSize(format: string): boolean {
@@ -37,7 +48,7 @@ export const containerLs: CliCommand = {
     if (flags.latest === true && limit === -1) limit = 1;
     if (custom !== "") {
       // A template that does not parse fails before any request.
-      renderFormat(custom, [], CONTAINER_HEADERS);
+      psFormat(() => renderFormat(custom, [], CONTAINER_HEADERS));
       if (!quiet && !size && formatUsesSize(custom)) size = true;
     }
     const filters = filtersJson(flags.filter as string[]);
@@ -48,7 +59,7 @@ export const containerLs: CliCommand = {
     const trunc = flags["no-trunc"] !== true;
     const now = Date.now();
     const rows = (containers ?? []).map((c) => new ContainerRow(c, trunc, now));
-    ctx.out(renderFormat(format, rows, CONTAINER_HEADERS));
+    ctx.out(psFormat(() => renderFormat(format, rows, CONTAINER_HEADERS)));
     return 0;
   },
 };

@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { readJsonLines } from "../../client.ts";
-import { renderFormat } from "../../template/index.ts";
+import { GO_TYPE, renderFormat } from "../../template/index.ts";
 import { formatFloat } from "../../template/fmt.ts";
 import type { CliCommand, CliContext } from "../command.ts";
 import { truncateId } from "../image/units.ts";
@@ -174,6 +174,11 @@ export function formatPercentage(v: number): string {
 
 /** docker's statsContext: the fields of a stats row. */
 export class StatsRow {
+  /** docker's formatter type: a field it does not have is an error, not "<no value>". */
+  get [GO_TYPE](): string {
+    return "*container.statsContext";
+  }
+
   constructor(
     private readonly s: StatsEntry,
     private readonly os: string,

@@ -1,6 +1,6 @@
 /** hako history / hako image history: docker/cli cli/command/image/history.go and formatter_history.go. */
 import type { HistoryResponseItem } from "../../../spec/docker-api.ts";
-import { renderFormat } from "../../template/index.ts";
+import { GO_TYPE, renderFormat } from "../../template/index.ts";
 import type { CliCommand } from "../command.ts";
 import { imagePath } from "./common.ts";
 import { createdSince, ellipsis, humanSizeWithPrecision, rfc3339, truncateId } from "./units.ts";
@@ -22,6 +22,11 @@ const EPOCH_2000 = Date.UTC(2000, 0, 1) / 1000;
 
 /** docker's historyContext. */
 export class HistoryRow {
+  /** docker's formatter type: a field it does not have is an error, not "<no value>". */
+  get [GO_TYPE](): string {
+    return "*image.historyContext";
+  }
+
   constructor(
     private readonly h: HistoryResponseItem,
     private readonly trunc: boolean,

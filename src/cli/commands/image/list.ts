@@ -4,7 +4,7 @@
  * --digests), <none> for untagged images, newest first (the daemon's order).
  */
 import { parseReference, familiarName } from "../../../image/reference.ts";
-import { renderFormat } from "../../template/index.ts";
+import { GO_TYPE, renderFormat } from "../../template/index.ts";
 import { FORMAT_FLAG, type CliCommand } from "../command.ts";
 import { filterFlag, filtersJson } from "./common.ts";
 import { createdSince, goTimeString, humanSize, humanSizeWithPrecision, truncateId } from "./units.ts";
@@ -51,6 +51,11 @@ export function imageFormat(source: string, quiet: boolean, digest: boolean): st
 
 /** One row of the table: docker's imageContext (its methods are getters here). */
 export class ImageRow {
+  /** docker's formatter type: a field it does not have is an error, not "<no value>". */
+  get [GO_TYPE](): string {
+    return "*formatter.imageContext";
+  }
+
   constructor(
     private readonly img: ImageSummaryWire,
     private readonly repo: string,

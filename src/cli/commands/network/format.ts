@@ -2,6 +2,7 @@
  * How `hako network ls` shows networks (docker/cli formatter/network.go):
  * the default table, the row's fields for --format, the column titles.
  */
+import { GO_TYPE } from "../../template/index.ts";
 import { goTimeString, truncateId } from "../image/units.ts";
 
 /** A network as GET /networks describes it (the fields the CLI reads). */
@@ -36,6 +37,11 @@ export function networkFormat(source: string, quiet: boolean): string {
 
 /** docker's networkContext: the fields a --format template sees. */
 export class NetworkRow {
+  /** docker's formatter type: a field it does not have is an error, not "<no value>". */
+  get [GO_TYPE](): string {
+    return "*network.networkContext";
+  }
+
   constructor(
     private readonly n: NetworkWire,
     private readonly trunc: boolean,

@@ -2,7 +2,7 @@
  * hako volume create|ls|inspect|rm|prune (docker/cli cli/command/volume/
  * and formatter/volume.go) over the /volumes endpoints.
  */
-import { renderFormat } from "../../template/index.ts";
+import { GO_TYPE, renderFormat } from "../../template/index.ts";
 import type { CliCommand } from "../command.ts";
 import { confirm, filtersJson } from "../container/common.ts";
 import { humanSize } from "../image/units.ts";
@@ -48,6 +48,11 @@ export function volumeFormat(source: string, quiet: boolean): string {
 
 /** docker's volumeContext. */
 export class VolumeRow {
+  /** docker's formatter type: a field it does not have is an error, not "<no value>". */
+  get [GO_TYPE](): string {
+    return "*formatter.volumeContext";
+  }
+
   constructor(private readonly v: VolumeWire) {}
 
   get Name(): string {
