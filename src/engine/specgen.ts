@@ -181,7 +181,8 @@ export function mergeImageConfig(
   }
   if (!merged.WorkingDir) merged.WorkingDir = img.WorkingDir ?? "";
   if (!merged.Volumes || Object.keys(merged.Volumes).length === 0) {
-    merged.Volumes = img.Volumes ? { ...img.Volumes } : merged.Volumes;
+    // moby takes the image's, nil included: the docker CLI's `{}` shows as null.
+    merged.Volumes = img.Volumes ? { ...img.Volumes } : null;
   } else {
     Object.assign(merged.Volumes, img.Volumes ?? {});
   }

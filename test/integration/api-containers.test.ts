@@ -522,6 +522,14 @@ describe("containers API", { skip: isRoot ? false : "needs root (namespaces, cgr
     rmSync(dir, { recursive: true, force: true });
   });
 
+  test("create: a pids limit of 0 or below is none at all (null), as moby's create route makes it", async () => {
+    for (const limit of [0, -1]) {
+      const id = await create({ Cmd: ["true"], HostConfig: { PidsLimit: limit } });
+      assert.equal((await inspect(id)).HostConfig.PidsLimit, null);
+      await rm(id);
+    }
+  });
+
   test("stop reports its signals as dockerd does (kill 15, kill 9 after the timeout, die, stop); a start keeps FinishedAt", async () => {
     const since = Math.floor(Date.now() / 1000) - 1;
     const id = await run({ Cmd: ["sleep", "300"] });

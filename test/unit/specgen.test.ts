@@ -214,6 +214,12 @@ describe("entrypoint and command", () => {
     throwsWith(() => args({ Entrypoint: [""] }, { Entrypoint: ["/e"], Cmd: ["c"] }), "No command specified");
   });
 
+  it("Volumes: the docker CLI's empty map gives way to the image's, null when it has none (moby's merge)", () => {
+    assert.equal(mergeImageConfig({ Cmd: ["sh"], Volumes: {} }, {}, { id: ID }).Volumes, null);
+    assert.deepEqual(mergeImageConfig({ Cmd: ["sh"], Volumes: {} }, { Volumes: { "/data": {} } }, { id: ID }).Volumes, { "/data": {} });
+    assert.deepEqual(mergeImageConfig({ Cmd: ["sh"], Volumes: { "/x": {} } }, { Volumes: { "/data": {} } }, { id: ID }).Volumes, { "/x": {}, "/data": {} });
+  });
+
   it("a stored (merged) config is not merged again", () => {
     const merged = mergeImageConfig({ Entrypoint: [""], Cmd: ["sh"] }, img, { id: ID });
     assert.equal(merged.Entrypoint, null);

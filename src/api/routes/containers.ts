@@ -72,6 +72,9 @@ async function createContainer(call: ApiCall): Promise<void> {
     if (p.os !== "linux") throw new InvalidArgumentError(`operating system is not supported: ${p.os}`);
   }
   const body = checkCreateBody(await readJsonObject(call.req));
+  // moby's create route: 0 and any negative pids limit mean none at all (null).
+  const hostConfig = body.HostConfig as { PidsLimit?: number | null } | undefined;
+  if (typeof hostConfig?.PidsLimit === "number" && hostConfig.PidsLimit <= 0) hostConfig.PidsLimit = null;
   const name = call.query.get("name") ?? "";
   const created = await service.create(body as ContainerCreateRequest, name ? { name } : {});
   json(call.res, 201, { Id: created.Id, Warnings: created.Warnings ?? [] });
