@@ -137,6 +137,15 @@ export function errorForHttpStatus(status: number, message: string): HakoError {
   }
 }
 
+/**
+ * `err` with context in front of its message ("Cannot kill container: c1: "),
+ * keeping its class's code (so its HTTP status); anything else is an
+ * InternalError.
+ */
+export function withMessagePrefix(err: unknown, prefix: string): HakoError {
+  return new HakoError(HakoError.is(err) ? err.code : "ERR_INTERNAL", `${prefix}${errorMessage(err)}`, { cause: err });
+}
+
 /** The message of any thrown value, for printing. */
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;

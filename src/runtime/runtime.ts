@@ -71,11 +71,21 @@ export function parseSignal(signal: string): number {
     const n = Number(signal);
     if (n > 0 && n < 65) return n;
   } else {
-    const name = (signal.toUpperCase().startsWith("SIG") ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`) as NodeJS.Signals;
-    const n = osConstants.signals[name];
+    const upper = signal.toUpperCase();
+    const name = (upper.startsWith("SIG") ? upper : `SIG${upper}`) as NodeJS.Signals;
+    const n = osConstants.signals[name] ?? realtimeSignal(name.slice(3));
     if (n !== undefined) return n;
   }
   throw new InvalidArgumentError(`unknown signal "${signal}"`);
+}
+
+/** Linux's real-time signals by name, as kill(1) and Docker name them: RTMIN (34), RTMIN+1..15, RTMAX-14..-1, RTMAX (64). */
+function realtimeSignal(name: string): number | undefined {
+  const m = /^RT(MIN|MAX)(?:([+-])(\d+))?$/.exec(name);
+  if (!m) return undefined;
+  const offset = m[2] ? Number(m[3]) * (m[2] === "+" ? 1 : -1) : 0;
+  if (m[1] === "MIN" ? offset < 0 || offset > 15 : offset > 0 || offset < -14) return undefined;
+  return (m[1] === "MIN" ? 34 : 64) + offset;
 }
 
 export class Runtime {

@@ -355,12 +355,19 @@ describe("containers API", { skip: isRoot ? false : "needs root (namespaces, cgr
     const k = await run({ Cmd: ["sleep", "300"] });
     const bad = await d.request("POST", `/containers/${k}/kill?signal=NOPE`);
     assert.equal(bad.status, 400);
-    assert.match(bad.json().message, /Invalid signal: NOPE/);
+    assert.equal(bad.json().message, `Cannot kill container: ${k}: Invalid signal: NOPE`);
+    const range = await d.request("POST", `/containers/${k}/kill?signal=99`);
+    assert.deepEqual([range.status, range.json().message], [400, `Cannot kill container: ${k}: The linux daemon does not support signal 99`]);
+    const missing = await d.request("POST", "/containers/nosuch/kill");
+    assert.deepEqual([missing.status, missing.json().message], [404, "Cannot kill container: nosuch: No such container: nosuch"]);
+    // Real-time signals by name, as systemd's stop signal (SIGRTMIN+3) is given.
+    assert.equal((await d.request("POST", `/containers/${k}/kill?signal=SIGRTMIN%2B1`)).status, 204);
+    assert.equal((await d.request("POST", `/containers/${k}/kill?signal=RTMAX`)).status, 204);
     assert.equal((await d.request("POST", `/containers/${k}/kill`)).status, 204);
     assert.equal(await waitExit(k), 137);
     const again = await d.request("POST", `/containers/${k}/kill`);
     assert.equal(again.status, 409);
-    assert.match(again.json().message, /is not running/);
+    assert.match(again.json().message, /^Cannot kill container: [0-9a-f]{64}: container [0-9a-f]{64} is not running$/);
     await rm(k);
 
     // With --init the signal reaches sleep, which dies of it: 128+15.

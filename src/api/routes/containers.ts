@@ -13,7 +13,7 @@
  *
  * Exec, archive, export, changes and commit live in their own route files.
  */
-import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError, errorMessage } from "../../common/errors.ts";
+import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError, errorMessage, withMessagePrefix } from "../../common/errors.ts";
 import type { ContainerRecord } from "../../engine/container-store.ts";
 import type { ContainerService } from "../../engine/containers.ts";
 import { readLogs, type LogReadOptions } from "../../engine/logs.ts";
@@ -163,12 +163,22 @@ function stopOptions(call: ApiCall): { signal?: string; timeout?: number } {
 }
 
 /** moby's signal.ParseSignal failure, as a 400. */
+/** moby's signal.ParseSignal: any non-zero number, or a name it knows. */
 function checkSignal(signal: string): number {
+  if (/^[+-]?\d+$/.test(signal)) {
+    if (Number(signal) === 0) throw new InvalidArgumentError(`Invalid signal: ${signal}`);
+    return Number(signal);
+  }
   try {
     return parseSignal(signal);
   } catch (err) {
     throw new InvalidArgumentError(`Invalid signal: ${signal}`, { cause: err });
   }
+}
+
+/** The signals Linux has (32 and 33 belong to the C library): a number outside them is refused as dockerd refuses it. */
+function checkPlatformSignal(sig: number): void {
+  if (!((sig >= 1 && sig <= 31) || (sig >= 34 && sig <= 64))) throw new InvalidArgumentError(`The linux daemon does not support signal ${sig}`);
 }
 
 async function stopContainer(call: ApiCall): Promise<void> {
@@ -181,15 +191,19 @@ async function restartContainer(call: ApiCall): Promise<void> {
   noContent(call.res);
 }
 
+/** POST /containers/{id}/kill?signal=: every failure reads "Cannot kill container: <ref>: ..." (moby's route). */
 function killContainer(call: ApiCall): void {
   const service = containers(call);
-  const signal = call.query.get("signal") || "KILL";
-  checkSignal(signal);
-  const c = service.store.resolve(call.params.id!);
-  if (!c.State.Running || c.State.Restarting) {
-    throw new ConflictError(`cannot kill container: ${call.params.id}: container ${c.ID} is not running`);
+  const ref = call.params.id!;
+  try {
+    const sig = checkSignal(call.query.get("signal") || "KILL");
+    const c = service.store.resolve(ref);
+    checkPlatformSignal(sig);
+    if (!c.State.Running || c.State.Restarting) throw new ConflictError(`container ${c.ID} is not running`);
+    service.kill(c.ID, String(sig));
+  } catch (err) {
+    throw withMessagePrefix(err, `Cannot kill container: ${ref}: `);
   }
-  service.kill(c.ID, signal);
   noContent(call.res);
 }
 
