@@ -300,3 +300,13 @@ describe("misc", () => {
     assert.equal(other.text, "hako: Error response from daemon: boom\n\nRun 'hako run --help' for more information\n");
   });
 });
+
+describe("ps asks for sizes when its format reads them", () => {
+  test("a .Size field or {{json .}}, not the json keyword", async () => {
+    const { formatUsesSize } = await import("../../src/cli/commands/container/list.ts");
+    assert.equal(formatUsesSize("{{.Names}} {{.Size}}"), true);
+    assert.equal(formatUsesSize("{{json .}}"), true);
+    assert.equal(formatUsesSize("json"), false);
+    assert.equal(formatUsesSize("{{.Names}}"), false);
+  });
+});

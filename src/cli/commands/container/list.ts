@@ -20,7 +20,8 @@ function psFormat(render: () => string): string {
 
 /** True when a --format uses .Size (docker then asks for sizes, unless --size was given as false). */
 export function formatUsesSize(format: string): boolean {
-  return /\.Size\b/.test(format);
+  // docker runs the template on a recorder: `{{json .}}` calls every field, Size too (the keyword `json` does not).
+  return /\.Size\b/.test(format) || /\{\{-?\s*json\s+\.\s*-?\}\}/.test(format);
 }
 
 export const containerLs: CliCommand = {
