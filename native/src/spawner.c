@@ -36,7 +36,8 @@
  * for hakod's main thread (sched.c): the event loop then wakes promptly
  * even when a container process holds the CPU it wakes on.
  *
- * The sockets are stream socketpairs, as Node's own spawn makes them.
+ * The sockets are stream socketpairs, as Node's own spawn makes them,
+ * hakod's end non-blocking as Node's spawn makes its own.
  */
 #define _GNU_SOURCE
 #include "container.h"
@@ -239,6 +240,13 @@ static void spawn_one(const char *line)
 			for (int j = 0; j < i; j++) if (slots[j][0] >= 0) { close(slots[j][0]); close(slots[j][1]); }
 			return;
 		}
+		/*
+		 * hakod's end must not block: libuv takes a handle received over
+		 * IPC as it is, and a blocking write of an exec's stdin would stop
+		 * the event loop while the process waits for its stdout to be read.
+		 * The process's end stays blocking, as a program expects.
+		 */
+		if (kinds[i] == 'p') fcntl(slots[i][0], F_SETFL, fcntl(slots[i][0], F_GETFL) | O_NONBLOCK);
 	}
 	pid_t pid = fork();
 	if (pid == 0) child_main(slots, kinds, detached, warm);

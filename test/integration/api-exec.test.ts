@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
@@ -126,6 +127,22 @@ describe("exec API", { skip: isRoot ? false : "needs root (namespaces, cgroups, 
     h.socket.end();
     await h.closed;
     assert.equal(demux(h.data()).stdout, "hello through stdin\n");
+    assert.equal((await inspectExec(id)).ExitCode, 0);
+  });
+
+  test("megabytes both ways through cat: every byte comes back and the daemon answers meanwhile", async () => {
+    const input = randomBytes(3 << 20).toString("base64");
+    const id = await execCreate(ctr, { Cmd: ["cat"], AttachStdin: true, AttachStdout: true, AttachStderr: true });
+    const h = await hijack(d.socket, `/exec/${id}/start`, { Detach: false, Tty: false });
+    assert.equal(h.status, 101);
+    // More than every socket buffer on the way holds: cat blocks on its output until hakod reads it.
+    h.socket.end(input);
+    const ping = await d.request("GET", "/_ping", { timeoutMs: 5000 });
+    assert.equal(ping.status, 200, "the event loop is not stuck in a write");
+    await h.closed;
+    const out = demux(h.data()).stdout;
+    assert.equal(out.length, input.length);
+    assert.ok(out === input, "the same bytes");
     assert.equal((await inspectExec(id)).ExitCode, 0);
   });
 
