@@ -75,6 +75,7 @@ struct client {
 	int flags;   /* -1 until its H frame: it gets every output frame, filtered once H comes */
 	struct buf out, in;
 	struct timespec progress; /* it last took output (or connected) */
+	int shut;    /* at the end: all was sent and our side is shut */
 };
 
 static struct {
@@ -490,15 +491,26 @@ static _Noreturn void end(int code)
 	if (S.mnt_hold >= 0) close(S.mnt_hold);
 	S.mnt_hold = -1;
 	unlink(S.pid_path);
+	/*
+	 * A client is closed only after it closed its side: closing a unix
+	 * socket with input left unread (stdin the process never took) resets
+	 * the connection, and the client's read then loses the output and the
+	 * exit queued for it. So: send all, shut our side, read and drop what
+	 * it still sends until its end.
+	 */
 	struct timespec progress;
 	clock_gettime(CLOCK_MONOTONIC, &progress);
 	for (;;) {
 		struct pollfd fds[MAX_CLIENTS];
 		int n = 0;
-		for (int i = S.nclients - 1; i >= 0; i--) {
-			if (!S.clients[i]->out.len) drop_client(S.clients[i]);
+		for (int i = 0; i < S.nclients; i++) {
+			struct client *c = S.clients[i];
+			if (!c->out.len && !c->shut) {
+				shutdown(c->fd, SHUT_WR);
+				c->shut = 1;
+			}
+			fds[n++] = (struct pollfd){ c->fd, (short)(POLLIN | (c->out.len ? POLLOUT : 0)), 0 };
 		}
-		for (int i = 0; i < S.nclients; i++) fds[n++] = (struct pollfd){ S.clients[i]->fd, POLLOUT, 0 };
 		if (n == 0) break;
 		int64_t left = DRAIN_IDLE_MS - ms_since(&progress);
 		if (left <= 0) break;
@@ -507,8 +519,14 @@ static _Noreturn void end(int code)
 			if (!fds[i].revents) continue;
 			struct client *c = S.clients[i];
 			size_t before = c->out.len;
-			if (client_flush(c) < 0 || (fds[i].revents & (POLLERR | POLLHUP))) { drop_client(c); continue; }
+			if ((fds[i].revents & POLLOUT) && client_flush(c) < 0) { drop_client(c); continue; }
 			if (c->out.len != before) clock_gettime(CLOCK_MONOTONIC, &progress);
+			if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+				char sink[16384];
+				ssize_t got = recv(c->fd, sink, sizeof sink, MSG_DONTWAIT);
+				if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN)) { drop_client(c); continue; }
+				if (got > 0) clock_gettime(CLOCK_MONOTONIC, &progress);
+			}
 		}
 	}
 	_exit(0);

@@ -163,10 +163,11 @@ export async function runAttach(service: ContainerService, c: ContainerRecord, r
     io.signal.addEventListener("abort", onAbort, { once: true });
     if (io.signal.aborted) onAbort();
 
-    const matcher = new DetachKeyMatcher(request.detachKeys);
+    // Detach keys are a terminal's: without a TTY every byte is the process's (moby's CopyStreams).
+    const matcher = tty ? new DetachKeyMatcher(request.detachKeys) : undefined;
     const onInput = (chunk: Buffer): void => {
       if (finished) return;
-      const { data, detached } = matcher.feed(chunk);
+      const { data, detached } = matcher ? matcher.feed(chunk) : { data: chunk, detached: false };
       if (useStdin && data.length) conn.write(data);
       if (detached) {
         service.publish("detach", service.store.get(c.ID) ?? c);
