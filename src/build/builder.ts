@@ -123,6 +123,8 @@ export class Builder {
   /** Builds the Dockerfile of the context tar; resolves with the image ID (tagged as asked). */
   async build(context: Readable, options: BuildOptions, out: BuildOutput, signal: AbortSignal): Promise<string> {
     const tags = options.tags.map((t) => {
+      const repo = t.replace(/(:[\w][\w.-]*|@.*)$/, "");
+      if (repo !== repo.toLowerCase()) throw new InvalidArgumentError(`invalid reference format: repository name (${repo}) must be lowercase`);
       const ref = normalize(t);
       if (ref.digest) throw new InvalidArgumentError(`invalid reference format: ${t}: a tag cannot carry a digest`);
       return ref;
