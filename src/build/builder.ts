@@ -302,7 +302,7 @@ export class Builder {
       }
       case "LABEL": {
         const env = this.env(state);
-        const pairs = cmd.args.map((w) => splitPair(cmd.flags["hako-noexpand"] ? w : processWord(w, env, run.escape), "LABEL"));
+        const pairs = cmd.args.map((w) => splitPair(cmd.noExpand ? w : processWord(w, env, run.escape), "LABEL"));
         rc.Labels = { ...(rc.Labels ?? {}) };
         for (const [k, v] of pairs) rc.Labels[k] = v;
         return this.commitNop(run, state, `LABEL ${pairs.map(([k, v]) => `${k}=${v}`).join(" ")}`);
@@ -737,7 +737,7 @@ function splitStages(list: Instruction[]): { metaArgs: Instruction[]; stages: St
 
 /** The LABEL step a `labels` build option adds to the last stage (not expanded). */
 function labelInstruction(key: string, value: string): Instruction {
-  return { name: "LABEL", flags: { "hako-noexpand": "true" }, args: [`${key}=${value}`], json: false, rest: `${key}=${value}`, original: `LABEL ${JSON.stringify(key)}=${JSON.stringify(value)}`, line: 0 };
+  return { name: "LABEL", flags: {}, noExpand: true, args: [`${key}=${value}`], json: false, rest: `${key}=${value}`, original: `LABEL ${key}=${value}`, line: 0 };
 }
 
 function mapEnv(map: Map<string, string>): Env {

@@ -24,6 +24,8 @@ export interface Instruction {
   original: string;
   /** 1-based line of the instruction in the Dockerfile. */
   line: number;
+  /** Arguments taken literally (the LABELs of the `labels` build option). */
+  noExpand?: boolean;
   /** ONBUILD's instruction. */
   next?: Instruction;
 }

@@ -185,6 +185,22 @@ describe("e2e: Dockerfile builds (classic builder)", () => {
     assert.equal(sub.stdout, "s.txt\n");
   });
 
+  test("docker-compose 1.29 builds a service's build: section", { skip: existsSync("/usr/bin/docker-compose") ? false : "docker-compose is not installed" }, () => {
+    const project = path.join(dir, "compose");
+    mkdirSync(project, { recursive: true });
+    writeFileSync(
+      path.join(project, "docker-compose.yml"),
+      `version: "3.7"\nservices:\n  web:\n    build:\n      context: ${ctx}\n      target: builder\n      args:\n        GREETING: compose\n      labels:\n        com.example.from: compose\n    image: hako-test/compose-web:latest\n`,
+    );
+    const r = spawnSync("/usr/bin/docker-compose", ["build"], { encoding: "utf8", env, cwd: project, timeout: 60_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^Successfully tagged hako-test\/compose-web:latest$/m);
+    const out = docker(["run", "--rm", "hako-test/compose-web", "cat", "out.txt"]);
+    assert.equal(out.stdout, "compose from hako build\n");
+    const labels = docker(["image", "inspect", "--format", "{{json .Config.Labels}}", "hako-test/compose-web"]);
+    assert.deepEqual(JSON.parse(labels.stdout), { "com.example.from": "compose" });
+  });
+
   test("POST /build: query parameters, gzip context, ADD of an archive, COPY --chown/--chmod and globs", async () => {
     const inner = buildTar([
       { name: "pkg/", type: "dir", mode: 0o755 },
@@ -225,7 +241,7 @@ describe("e2e: Dockerfile builds (classic builder)", () => {
     assert.match(text, /^1000:1000 600 \/files\/b.txt$/m);
     assert.match(text, /^inside the archive$/m);
     assert.match(text, /^one.md\ntwo.md\nwho=api$/m);
-    assert.match(text, /^Step 12\/12 : LABEL "com.example.k"="v"$/m);
+    assert.match(text, /^Step 12\/12 : LABEL com.example.k=v$/m);
     assert.match(text, /^Successfully tagged hako-test\/api:1\nSuccessfully tagged hako-test\/api:2\n/m);
     const aux = messages(res.body).filter((m) => m.aux).at(-1)!.aux!.ID;
     const img = (await d.request("GET", "/images/hako-test/api:2/json")).json<{ Id: string; Config: Record<string, any> }>();
