@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { after, before, describe, test } from "node:test";
-import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { HAKO_BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { buildTar } from "../helpers/tar-writer.ts";
 
 const DOCKER = "/usr/local/bin/docker";
@@ -199,6 +199,25 @@ describe("e2e: Dockerfile builds (classic builder)", () => {
     assert.equal(out.stdout, "compose from hako build\n");
     const labels = docker(["image", "inspect", "--format", "{{json .Config.Labels}}", "hako-test/compose-web"]);
     assert.deepEqual(JSON.parse(labels.stdout), { "com.example.from": "compose" });
+  });
+
+  test("hako build: docker's flags, -q, --iidfile, a Dockerfile on stdin, the RUN's exit status", () => {
+    const hako = (args: string[], input?: string): SpawnSyncReturns<string> =>
+      spawnSync(HAKO_BIN, args, { encoding: "utf8", env: { ...env, DOCKER_HOST: d.host }, cwd: ctx, input, timeout: 60_000 });
+    const iid = path.join(dir, "iid");
+    const r = hako(["build", "-t", "hako-test/cli:1", "--build-arg", "GREETING=cli", "--label", "from=cli", "--target", "builder", "--iidfile", iid, "."]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^Sending build context to Docker daemon {2}\d+(\.\d+)?kB\nStep 1\/9 : ARG BASE=busybox:latest$/m);
+    assert.match(r.stdout, /^Step 9\/9 : LABEL from=cli$/m);
+    assert.match(r.stdout, /^Successfully tagged hako-test\/cli:1$/m);
+    const id = readFileSync(iid, "utf8");
+    assert.match(id, /^sha256:[0-9a-f]{64}$/);
+    const q = hako(["build", "-q", "--target", "builder", "--build-arg", "GREETING=cli", "--label", "from=cli", "."]);
+    assert.equal(q.stdout, `${id}\n`);
+    const failed = hako(["build", "--force-rm", "-"], "FROM busybox\nRUN exit 7\n");
+    assert.equal(failed.status, 7);
+    assert.match(failed.stderr, /The command '\/bin\/sh -c exit 7' returned a non-zero code: 7/);
+    assert.equal(docker(["ps", "-aq"]).stdout.trim(), "");
   });
 
   test("POST /build: query parameters, gzip context, ADD of an archive, COPY --chown/--chmod and globs", async () => {
