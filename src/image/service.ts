@@ -329,7 +329,17 @@ export class ImageService {
     }
     this.images.delete(record.id);
     out.push({ Deleted: record.id });
-    if (!options.noPrune) await this.collectGarbage();
+    if (!options.noPrune) {
+      // Docker also deletes the parents nothing else names or uses (a build's intermediate images).
+      for (let parent = record.parent ? this.images.get(record.parent) : undefined; parent; ) {
+        if (this.images.tagsOf(parent.id).length || this.images.repoDigestsOf(parent.id).length) break;
+        if (this.images.children(parent.id).length || this.containerUsage(parent.id).length) break;
+        this.images.delete(parent.id);
+        out.push({ Deleted: parent.id });
+        parent = parent.parent ? this.images.get(parent.parent) : undefined;
+      }
+      await this.collectGarbage();
+    }
     return out;
   }
 

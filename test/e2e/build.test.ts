@@ -146,6 +146,12 @@ describe("e2e: Dockerfile builds (classic builder)", () => {
     // Intermediate containers are gone.
     const ps = docker(["ps", "-aq"]);
     assert.equal(ps.stdout.trim(), "");
+
+    // rmi takes the stage's intermediate images with it, as in Docker; the base stays.
+    const rmi = docker(["rmi", "hako-test/app:1"]);
+    assert.equal(rmi.status, 0, rmi.stderr);
+    assert.equal((rmi.stdout.match(/^Deleted: /gm) ?? []).length, 7, rmi.stdout);
+    assert.equal(docker(["image", "inspect", "busybox", "--format", "{{.Id}}"]).status, 0);
   });
 
   test("a failing RUN ends the build with Docker's message and the command's exit code", { skip: existsSync(DOCKER) ? false : `${DOCKER} is not installed` }, () => {
