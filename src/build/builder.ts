@@ -569,6 +569,8 @@ export class Builder {
     } catch (err) {
       attached.then((c) => c.close()).catch(() => {});
       this.containers.cancelAttach(id);
+      // A cancelled build removed the container under the step: say so, not "No such container".
+      if (run.signal.aborted) throw new FailedPreconditionError("Build cancelled", { cause: err });
       throw err;
     } finally {
       run.signal.removeEventListener("abort", onAbort);
