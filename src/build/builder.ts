@@ -645,7 +645,7 @@ export class Builder {
             await this.archive.putArchive(id, "/", retargetTar(tar, (n) => joinRel(destRel, n)));
             continue;
           }
-          const target = src.stat.isDirectory() ? { dest: destRel, contentsOf: true } : { dest: destIsDir ? joinRel(destRel, path.posix.basename(src.rel)) : destRel, contentsOf: false };
+          const target = src.stat.isDirectory() ? { dest: destRel, contentsOf: true } : { dest: destIsDir ? joinRel(destRel, src.name) : destRel, contentsOf: false };
           const tar = contextSourceTar(run.ctx.dir, src, target, { uid: 0, gid: 0, ...(chmod !== undefined ? { mode: chmod } : {}) });
           await this.archive.putArchive(id, "/", tar, { copyUIDGID: Boolean(chown) });
         }

@@ -20,6 +20,8 @@ export interface ContextSource {
   orig: string;
   /** Relative to the context root, symlinks resolved. */
   rel: string;
+  /** The name it gets in a destination directory: the base name as written (a symlink's own name, not its target's). */
+  name: string;
   stat: Stats;
 }
 
@@ -99,6 +101,14 @@ function exactMatch(m: IgnoreMatcher, rel: string): boolean {
   return parent === "." || !m.ignores(parent);
 }
 
+function statInContext(root: string, rel: string, orig: string): Stats {
+  try {
+    return lstatSync(path.join(root, rel));
+  } catch {
+    throw new NotFoundError(`file not found in build context or excluded by .dockerignore: stat ${orig}: file does not exist`);
+  }
+}
+
 /** The context paths the sources of a COPY or ADD name, in order. */
 export function resolveContextSources(root: string, sources: readonly string[]): ContextSource[] {
   const out: ContextSource[] = [];
@@ -106,17 +116,14 @@ export function resolveContextSources(root: string, sources: readonly string[]):
     const clean = path.posix.normalize(`/${orig}`).slice(1);
     if (clean.split("/").includes("..")) throw new InvalidArgumentError(`forbidden path outside the build context: ${orig}`);
     if (hasWildcards(clean)) {
-      for (const rel of globContext(root, clean)) out.push({ orig, rel, stat: lstatSync(path.join(root, rel)) });
+      for (const match of globContext(root, clean)) {
+        const rel = resolveInRoot(root, match);
+        out.push({ orig, rel, name: path.posix.basename(match), stat: statInContext(root, rel, orig) });
+      }
       continue;
     }
     const rel = resolveInRoot(root, clean);
-    let stat: Stats;
-    try {
-      stat = lstatSync(path.join(root, rel));
-    } catch {
-      throw new NotFoundError(`file not found in build context or excluded by .dockerignore: stat ${orig}: file does not exist`);
-    }
-    out.push({ orig, rel, stat });
+    out.push({ orig, rel, name: path.posix.basename(clean), stat: statInContext(root, rel, orig) });
   }
   if (out.length === 0) throw new InvalidArgumentError("no source files were specified");
   return out;
@@ -132,7 +139,7 @@ interface WalkEntry {
 /** A source's entries: the file itself, or a directory's contents (not the directory), sorted, never through a symlink. */
 function walkSource(root: string, src: ContextSource): WalkEntry[] {
   const abs = path.join(root, src.rel);
-  if (!src.stat.isDirectory()) return [{ name: path.posix.basename(src.rel) || src.rel, abs, stat: src.stat }];
+  if (!src.stat.isDirectory()) return [{ name: src.name, abs, stat: src.stat }];
   const out: WalkEntry[] = [];
   const walk = (dirAbs: string, rel: string): void => {
     for (const name of readdirSync(dirAbs).sort()) {
