@@ -180,7 +180,8 @@ export function sourceHash(root: string, sources: readonly ContextSource[]): str
       let body = "";
       if (st.isFile()) body = fileDigest(e.abs);
       else if (st.isSymbolicLink()) body = readlinkSync(e.abs);
-      hash.update(`${src.stat.isDirectory() ? e.name : ""}\0${st.mode.toString(8)}\0${body}\n`);
+      // A file's name decides its name at a directory destination, so it is part of the key (Docker hashes a header with it too).
+      hash.update(`${e.name}\0${st.mode.toString(8)}\0${body}\n`);
     }
     return `${src.stat.isDirectory() ? "dir" : "file"}:${hash.digest("hex")}`;
   };
