@@ -102,6 +102,8 @@ interface BuildRun {
   containers: Set<string>;
   /** Intermediate containers of the current step that rm/forcerm remove (and report). */
   stepContainers: string[];
+  /** The empty image containers of a scratch stage stand on, made on first use. */
+  scratchBase?: string;
   signal: AbortSignal;
 }
 
@@ -158,6 +160,7 @@ export class Builder {
       return imageId;
     } finally {
       for (const id of run.containers) await this.containers.remove(id, { force: true, volumes: true }).catch((err) => this.log.warn("build: remove a container", { id, error: errorMessage(err) }));
+      if (run.scratchBase && this.images.containerUsage(run.scratchBase).length === 0) this.images.images.delete(run.scratchBase);
       rmSync(dir, { recursive: true, force: true });
     }
   }
@@ -181,7 +184,8 @@ export class Builder {
       if (stage.name && run.stages.some((s) => s.name === stage.name)) throw new InvalidArgumentError(`${stage.name} stage name already used`);
       out.write(`Step ${step++}/${total} : ${stage.from.original}\n`);
       state = await this.from(run, stage, buildArgs.forStage());
-      out.write(` ---> ${shortId(state.imageId || (await this.scratchImage(state)))}\n`);
+      // dockerd prints an empty ID for FROM scratch.
+      out.write(` ---> ${state.imageId ? shortId(state.imageId) : ""}\n`);
       for (const cmd of stage.commands) {
         if (run.signal.aborted) {
           out.write("Build cancelled\n");
@@ -189,15 +193,15 @@ export class Builder {
         }
         out.write(`Step ${step++}/${total} : ${cmd.original}\n`);
         await this.dispatchStep(run, state, cmd);
-        out.write(` ---> ${shortId(state.imageId || (await this.scratchImage(state)))}\n`);
+        out.write(` ---> ${shortId(state.imageId)}\n`);
       }
-      const id = state.imageId || (await this.scratchImage(state));
-      out.aux(id);
-      run.stages.push({ name: stage.name, imageId: id });
+      if (state.imageId) out.aux(state.imageId);
+      run.stages.push({ name: stage.name, imageId: state.imageId });
     }
     const warning = buildArgs.unusedWarning();
     if (warning) out.write(warning);
-    return state!.imageId;
+    if (!state?.imageId) throw new InvalidArgumentError("No image was generated. Is your Dockerfile empty?");
+    return state.imageId;
   }
 
   /** One instruction, with rm/forcerm applied to its intermediate containers as dockerd does. */
@@ -265,13 +269,21 @@ export class Builder {
     return state;
   }
 
-  /** A bare image to stand containers on for a scratch stage (no layers, no history). */
-  private async scratchImage(state: State): Promise<string> {
-    const config: ImageConfig = { ...structuredClone(state.image), config: structuredClone(state.runConfig), created: "1970-01-01T00:00:00Z" };
-    const record = await this.images.commitImage(config, [], { source: "build" });
-    state.imageId = record.id;
-    state.image = config;
-    return record.id;
+  /**
+   * The image a container of a scratch stage stands on before the stage has
+   * one: empty, this build's own (removed with the build), never a parent.
+   */
+  private async scratchBase(run: BuildRun): Promise<string> {
+    if (run.scratchBase) return run.scratchBase;
+    const config: ImageConfig = {
+      architecture: "amd64",
+      os: "linux",
+      config: {},
+      rootfs: { type: "layers", diff_ids: [] },
+      comment: `hako build scratch ${randomBytes(8).toString("hex")}`,
+    };
+    run.scratchBase = (await this.images.commitImage(config, [], { source: "build" })).id;
+    return run.scratchBase;
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -411,10 +423,12 @@ export class Builder {
 
   /** A child of the current image made by the same step: its ID (" ---> Using cache"), else undefined. */
   private probeCache(run: BuildRun, state: State, createdBy: string): string | undefined {
-    if (run.options.noCache || !state.imageId) return undefined;
+    if (run.options.noCache) return undefined;
     const want = stableJson(state.runConfig);
     const depth = (state.image.history ?? []).length + 1;
-    for (const child of this.images.images.children(state.imageId)) {
+    // A scratch stage's first step has no parent: its candidates are the builds' parentless images.
+    const candidates = state.imageId ? this.images.images.children(state.imageId) : this.images.images.list().filter((r) => !r.parent && r.source === "build");
+    for (const child of candidates) {
       let config: ImageConfig;
       try {
         config = this.images.config(child);
@@ -436,7 +450,6 @@ export class Builder {
 
   private async commitNop(run: BuildRun, state: State, comment: string): Promise<void> {
     const createdBy = this.nopCreatedBy(state, comment);
-    if (!state.imageId) await this.scratchImage(state);
     if (this.probeCache(run, state, createdBy)) return;
     await this.commit(state, createdBy, undefined);
   }
@@ -472,21 +485,20 @@ export class Builder {
 
   /** The container's changes as a layer on the current image, or undefined when it changed nothing. */
   private async commitContainer(state: State, containerId: string, createdBy: string): Promise<void> {
-    const record = this.images.images.get(state.imageId)!;
+    const record = state.imageId ? this.images.images.get(state.imageId) : undefined;
     const diff = await emptyLayerStream(this.images.layers.snapshotter.diff(containerId));
     if (!diff) return this.commit(state, createdBy, undefined);
-    const layer = await this.images.addLayer(diff, this.images.topChainId(record));
+    const layer = await this.images.addLayer(diff, record ? this.images.topChainId(record) : undefined);
     await this.commit(state, createdBy, { diffId: layer.diffId, blob: layer.blob, size: layer.size });
   }
 
   /** An intermediate container on the current image (never started unless the step runs it). */
   private async createContainer(run: BuildRun, state: State, config: Partial<ContainerCreateRequest>, report: boolean): Promise<string> {
-    if (!state.imageId) await this.scratchImage(state);
     const body: ContainerCreateRequest = {
       ...structuredClone(state.runConfig),
       OnBuild: null,
       ...config,
-      Image: state.imageId,
+      Image: state.imageId || (await this.scratchBase(run)),
       HostConfig: { ...run.options.hostConfig },
     } as ContainerCreateRequest;
     const { Id, Warnings } = await this.containers.create(body);
@@ -513,7 +525,6 @@ export class Builder {
     rc.WorkingDir = path.posix.isAbsolute(dir) ? path.posix.normalize(dir) : path.posix.join(rc.WorkingDir || "/", dir);
     if (rc.WorkingDir.length > 1) rc.WorkingDir = rc.WorkingDir.replace(/\/+$/, "");
     const createdBy = this.nopCreatedByString(state, `WORKDIR ${rc.WorkingDir}`);
-    if (!state.imageId) await this.scratchImage(state);
     if (this.probeCache(run, state, createdBy)) return;
     // The container service creates the working directory in the new container's layer.
     const id = await this.createContainer(run, state, { Cmd: createdBy.split(" "), Entrypoint: null, WorkingDir: rc.WorkingDir }, true);
@@ -534,7 +545,6 @@ export class Builder {
       saveCmd = [`|${shown.length}`, ...shown, ...argv];
     }
     const createdBy = saveCmd.join(" ");
-    if (!state.imageId) await this.scratchImage(state);
     if (this.probeCache(run, state, createdBy)) return;
 
     const id = await this.createContainer(
@@ -627,7 +637,6 @@ export class Builder {
     }
     const comment = `${cmd.name} ${chown ? `--chown=${chown} ` : ""}${hash} in ${rawDest} `;
     const createdBy = this.nopCreatedByString(state, comment);
-    if (!state.imageId) await this.scratchImage(state);
     if (this.probeCache(run, state, createdBy)) return;
 
     const user = chown ? (chown.includes(":") || !/^\d+$/.test(chown) ? chown : `${chown}:${chown}`) : "";
