@@ -290,6 +290,41 @@ describe("e2e: Dockerfile builds (classic builder)", () => {
     for (const t of ["hako-test/api:1", "hako-test/api:2", "hako-test/child"]) await d.request("DELETE", `/images/${t}`);
   });
 
+  test("POST /build: FROM scratch, COPY --from by index, symlinked sources, destinations as Docker resolves them", async () => {
+    const context = buildTar([
+      {
+        name: "Dockerfile",
+        data: [
+          "FROM scratch",
+          "COPY a.txt /",
+          "COPY d /dd",
+          "FROM busybox",
+          "COPY --from=0 /a.txt /dd/ /fromzero/",
+          "COPY a.txt /tmp",
+          "COPY a.txt /new/dir/file",
+          "COPY link-a /links/",
+          "WORKDIR rel",
+          "COPY a.txt .",
+          "RUN ls /fromzero && ls -l /links | tail -1 | awk '{print $1, $NF}' && cat /tmp/a.txt /new/dir/file /rel/a.txt && pwd",
+          "",
+        ].join("\n"),
+      },
+      { name: "a.txt", data: "a\n" },
+      { name: "d/", type: "dir" },
+      { name: "d/e.txt", data: "e\n" },
+      { name: "link-a", type: "symlink", linkname: "a.txt" },
+    ]);
+    const res = await d.request("POST", "/build?rm=1", { body: context, timeoutMs: 60_000 });
+    assert.equal(res.status, 200, res.body);
+    const text = streamText(res.body);
+    assert.ok(!messages(res.body).some((m) => m.error), res.body);
+    assert.match(text, /^Step 1\/11 : FROM scratch\n ---> \n/m);
+    // The symlink's own name, its target's content; a file into an existing directory; parents made.
+    assert.match(text, /^a.txt\ne.txt\n-rw-r--r-- link-a\na\na\na\n\/rel\n/m);
+    const id = messages(res.body).filter((m) => m.aux).at(-1)!.aux!.ID;
+    await d.request("DELETE", `/images/${id}`);
+  });
+
   test("POST /build refuses bad input with a clear error and leaves nothing behind", async () => {
     const ok = buildTar([{ name: "Dockerfile", data: "FROM busybox\n" }]);
     const cases: [string, Buffer, number, RegExp][] = [
