@@ -73,6 +73,8 @@ export interface BuilderOptions {
 
 const DEFAULT_SHELL = ["/bin/sh", "-c"];
 
+const FLAGLESS = new Set(["ENV", "LABEL", "MAINTAINER", "ARG", "CMD", "ENTRYPOINT", "EXPOSE", "USER", "VOLUME", "STOPSIGNAL", "SHELL", "ONBUILD", "WORKDIR"]);
+
 interface Stage {
   name?: string;
   from: Instruction;
@@ -236,6 +238,8 @@ export class Builder {
     const baseWord = words[0]!;
     const name = processWord(baseWord, mapEnv(buildArgs.allMeta()), run.escape);
     if (name === "") throw new InvalidArgumentError(`base name (${baseWord}) should not be blank`);
+    const unknown = Object.keys(stage.from.flags).find((f) => f !== "platform");
+    if (unknown) throw new InvalidArgumentError(`Unknown flag: ${unknown}`);
     const platform = stage.from.flags.platform;
     if (platform && !/^linux(\/amd64)?$/.test(processWord(platform, mapEnv(buildArgs.allMeta()), run.escape))) {
       throw new InvalidArgumentError(`FROM --platform=${platform}: hako builds linux/amd64 images only`);
@@ -299,6 +303,9 @@ export class Builder {
 
   private async dispatch(run: BuildRun, state: State, cmd: Instruction): Promise<void> {
     const rc = state.runConfig;
+    // Instructions without flags of their own refuse any (RUN, COPY, ADD, HEALTHCHECK check theirs).
+    const unknown = FLAGLESS.has(cmd.name) ? Object.keys(cmd.flags)[0] : undefined;
+    if (unknown) throw new InvalidArgumentError(`Unknown flag: ${unknown}`);
     switch (cmd.name) {
       case "ENV": {
         const env = this.env(state);
@@ -651,7 +658,7 @@ export class Builder {
           const abs = path.join(run.ctx.dir, src.rel);
           if (isAdd && src.stat.isFile() && isArchive(abs)) {
             const tar = await decompressed(createReadStream(abs));
-            await this.archive.putArchive(id, "/", retargetTar(tar, (n) => joinRel(destRel, n)));
+            await this.archive.putArchive(id, "/", retargetTar(tar, (n) => joinRel(destRel, n)), { copyUIDGID: Boolean(chown) });
             continue;
           }
           const target = src.stat.isDirectory() ? { dest: destRel, contentsOf: true } : { dest: destIsDir ? joinRel(destRel, src.name) : destRel, contentsOf: false };

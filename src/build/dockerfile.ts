@@ -78,7 +78,8 @@ export function parseDockerfile(text: string): Dockerfile {
       if (trimmed.endsWith(escape)) {
         joined += trimmed.slice(0, -1);
         i++;
-        while (i < lines.length && /^\s*#/.test(lines[i]!)) i++;
+        // Comment lines and empty lines inside a continuation are skipped (buildkit warns about the empty ones).
+        while (i < lines.length && /^\s*(#.*)?$/.test(lines[i]!)) i++;
         if (i >= lines.length) break;
         cur = lines[i]!;
         continue;

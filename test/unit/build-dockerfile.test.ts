@@ -53,6 +53,12 @@ describe("dockerfile parser", () => {
     assert.deepEqual(maint!.args, ["someone <a@b>"]);
   });
 
+  it("skips empty and comment lines inside a continuation", () => {
+    const df = parseDockerfile("FROM busybox\nRUN echo a \\\n\n   \n# note\n  && echo b\nCMD x\n");
+    assert.deepEqual(df.instructions.map((i) => i.name), ["FROM", "RUN", "CMD"]);
+    assert.equal(df.instructions[1]!.args[0], "echo a   && echo b");
+  });
+
   it("honours # escape=`", () => {
     const df = parseDockerfile("# escape=`\nFROM busybox\nRUN echo a `\n  b\nCOPY a\\b c\n");
     assert.equal(df.escape, "`");
