@@ -13,6 +13,7 @@ import { InvalidArgumentError, NotFoundError, errorMessage } from "../common/err
 import { decompressed } from "../image/compression.ts";
 import { rootfsPutTar } from "../native/tools.ts";
 import { IgnoreMatcher, readIgnoreFile } from "./dockerignore.ts";
+import { TarTerminator } from "./tar-end.ts";
 
 export interface BuildContext {
   /** The extracted context (host path, owned by hakod). */
@@ -27,7 +28,10 @@ export async function openContext(input: Readable, dir: string, dockerfilePath: 
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   let tar: Readable;
   try {
-    tar = await decompressed(input);
+    const raw = await decompressed(input);
+    const terminated = new TarTerminator();
+    raw.on("error", (err) => terminated.destroy(err));
+    tar = raw.pipe(terminated);
   } catch (err) {
     throw new InvalidArgumentError(`read the build context: ${errorMessage(err)}`, { cause: err });
   }

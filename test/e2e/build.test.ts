@@ -166,6 +166,13 @@ describe("e2e: Dockerfile builds (classic builder)", () => {
     // --force-rm removed the failed step's container too.
     assert.equal(docker(["ps", "-aq"]).stdout.trim(), "");
 
+    // A Dockerfile outside the context: the CLI appends it to the tar without padding or end blocks.
+    const outside = path.join(dir, "outside.Dockerfile");
+    writeFileSync(outside, "FROM busybox\nRUN echo outside\n");
+    const ext = spawnSync(DOCKER, ["build", "-f", outside, fail], { encoding: "utf8", env: { ...env, DOCKER_BUILDKIT: "0" }, timeout: 60_000 });
+    assert.equal(ext.status, 0, ext.stdout + ext.stderr);
+    assert.match(ext.stdout, /^outside$/m);
+
     const bad = spawnSync(DOCKER, ["build", "-f", "nope.Dockerfile", fail], { encoding: "utf8", env: { ...env, DOCKER_BUILDKIT: "0" }, timeout: 60_000 });
     assert.notEqual(bad.status, 0);
     writeFileSync(path.join(fail, "Dockerfile"), "FROM busybox\nFROBNICATE x\n");
@@ -336,7 +343,9 @@ describe("e2e: Dockerfile builds (classic builder)", () => {
       ["/build?dockerfile=missing", ok, 404, /Cannot locate specified Dockerfile: missing/],
       ["/build", buildTar([{ name: "Dockerfile", data: "FROM busybox\nCOPY only-one-arg\n" }]), 400, /COPY requires at least two arguments/],
       ["/build", buildTar([{ name: "Dockerfile", data: "FROM nosuchimage:1\n" }]), 200, /hako builds offline/],
-      ["/build", ok.subarray(0, 700), 400, /build context|archive/i],
+      // Cut inside the Dockerfile's data: truncated (cut after it, Go's tar reader, and hako, take it as complete).
+      ["/build", buildTar([{ name: "Dockerfile", data: `FROM busybox\n${"# padding\n".repeat(200)}` }]).subarray(0, 1200), 400, /build context|archive/i],
+      ["/build", ok.subarray(0, 520), 400, /build context|archive/i],
       ["/build", Buffer.from("this is not a tar at all, not even close to one ......"), 400, /build context|archive/i],
     ];
     for (const [url, body, status, re] of cases) {

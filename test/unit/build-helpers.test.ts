@@ -68,3 +68,28 @@ describe("empty layer detection", () => {
     assert.deepEqual(Buffer.concat(chunks), tar);
   });
 });
+
+describe("context tar ends (Go's lenient reader)", () => {
+  const run = async (input: Buffer): Promise<Buffer> => {
+    const { TarTerminator } = await import("../../src/build/tar-end.ts");
+    const chunks: Buffer[] = [];
+    for await (const c of Readable.from([input.subarray(0, 300), input.subarray(300)]).pipe(new TarTerminator())) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  };
+  it("pads and terminates a tar that stops after an entry's data", async () => {
+    const full = buildTar([{ name: "Dockerfile", data: "FROM busybox\n" }]);
+    const cut = full.subarray(0, 512 + 13);
+    const out = await run(cut);
+    assert.equal(out.length, 512 * 4);
+    assert.deepEqual(out.subarray(0, cut.length), cut);
+    assert.ok(out.subarray(cut.length).every((b) => b === 0));
+  });
+  it("leaves complete and truncated tars as they are", async () => {
+    const full = buildTar([{ name: "a", data: "x".repeat(1500) }]);
+    assert.deepEqual(await run(full), full);
+    const inData = full.subarray(0, 1000);
+    assert.deepEqual(await run(inData), inData);
+    const inHeader = full.subarray(0, 400);
+    assert.deepEqual(await run(inHeader), inHeader);
+  });
+});
