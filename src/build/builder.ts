@@ -26,7 +26,7 @@ import type { ContainerCreateRequest, HostConfig } from "../spec/docker-api.ts";
 import type { History, ImageConfig, ImageRuntimeConfig } from "../spec/oci-image.ts";
 import { BuildArgs } from "./build-args.ts";
 import { openContext, type BuildContext } from "./context.ts";
-import { contextSourceTar, isArchive, resolveContextSources, retargetTar, sourceHash, type ContextSource } from "./copy.ts";
+import { contextSourceTar, directoryTar, isArchive, resolveContextSources, retargetTar, sourceHash, type ContextSource } from "./copy.ts";
 import { parseDockerfile, parseInstruction, type Instruction } from "./dockerfile.ts";
 import { goList, goQuoteList, healthcheckComment, parseGoDuration } from "./go-format.ts";
 import { emptyLayerStream } from "./layer.ts";
@@ -72,6 +72,10 @@ export interface BuilderOptions {
 }
 
 const DEFAULT_SHELL = ["/bin/sh", "-c"];
+
+/** Go's os.FileMode type bits, as statPath reports them. */
+const GO_MODE_DIR = 2 ** 31;
+const GO_MODE_SYMLINK = 2 ** 27;
 
 const FLAGLESS = new Set(["ENV", "LABEL", "MAINTAINER", "ARG", "CMD", "ENTRYPOINT", "EXPOSE", "USER", "VOLUME", "STOPSIGNAL", "SHELL", "ONBUILD", "WORKDIR"]);
 
@@ -533,8 +537,17 @@ export class Builder {
     if (rc.WorkingDir.length > 1) rc.WorkingDir = rc.WorkingDir.replace(/\/+$/, "");
     const createdBy = this.nopCreatedByString(state, `WORKDIR ${rc.WorkingDir}`);
     if (this.probeCache(run, state, createdBy)) return;
-    // The container service creates the working directory in the new container's layer.
-    const id = await this.createContainer(run, state, { Cmd: createdBy.split(" "), Entrypoint: null, WorkingDir: rc.WorkingDir }, true);
+    // Made here rather than by the container service: a file in the way is an error, not shadowed by a directory.
+    const id = await this.createContainer(run, state, { Cmd: createdBy.split(" "), Entrypoint: null, WorkingDir: "" }, true);
+    let isDir: boolean | undefined;
+    try {
+      const st = await this.archive.statPath(id, rc.WorkingDir);
+      isDir = (st.mode & GO_MODE_DIR) !== 0 || ((st.mode & GO_MODE_SYMLINK) !== 0 && (await this.isDirectory(id, `${rc.WorkingDir}/`)));
+    } catch (err) {
+      if (!(HakoError.is(err) && err.code === "ERR_NOT_FOUND")) throw err;
+    }
+    if (isDir === false) throw new InvalidArgumentError(`mkdir ${rc.WorkingDir}: not a directory`);
+    if (isDir === undefined) await this.archive.putArchive(id, "/", directoryTar(rc.WorkingDir.replace(/^\/+/, "")));
     await this.commitContainer(state, id, createdBy);
   }
 
@@ -694,7 +707,7 @@ export class Builder {
   private async isDirectory(containerId: string, p: string): Promise<boolean> {
     try {
       const st = await this.archive.statPath(containerId, p);
-      return (st.mode & 2 ** 31) !== 0;
+      return (st.mode & GO_MODE_DIR) !== 0;
     } catch {
       return false;
     }
@@ -712,7 +725,7 @@ export class Builder {
           if (HakoError.is(err) && err.code === "ERR_NOT_FOUND") throw new NotFoundError(`failed to compute cache key: "${s}" not found in the source image`, { cause: err });
           throw err;
         }
-        const isDir = (got.stat.mode & 2 ** 31) !== 0;
+        const isDir = (got.stat.mode & GO_MODE_DIR) !== 0;
         const top = got.stat.name === "/" ? "." : got.stat.name;
         const target = isDir ? destRel : destIsDir ? joinRel(destRel, top) : destRel;
         const rename = (name: string): string | undefined => {

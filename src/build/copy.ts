@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, constants as fsConstants, createReadStream, lstatSync, openSync, readSync, readdirSync, readlinkSync, type Stats } from "node:fs";
 import path from "node:path";
-import { PassThrough, type Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import tarStream, { type Header } from "tar-stream";
 import { InvalidArgumentError, NotFoundError } from "../common/errors.ts";
 import { detectCompression } from "../image/compression.ts";
@@ -237,6 +237,14 @@ function entry(pack: tarStream.Pack, header: Partial<Header> & { name: string },
       body.pipe(sink);
     } else sink.end(undefined);
   });
+}
+
+/** A tar of one directory entry (root's, 0755): what WORKDIR makes when the path is missing. */
+export function directoryTar(rel: string): Readable {
+  const pack = tarStream.pack();
+  pack.entry({ name: `${rel}/`, type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: new Date() }).end(undefined);
+  pack.finalize();
+  return Readable.from(pack);
 }
 
 /** Whether a context file is a tar archive ADD extracts (plain, gzip or zstd). */
