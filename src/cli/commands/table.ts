@@ -8,6 +8,7 @@
 import type { CliCommand, TopLevelEntry } from "./command.ts";
 import { bootstrap } from "./image/bootstrap.ts";
 import { build } from "./image/build.ts";
+import { builderPrune } from "./image/builder-prune.ts";
 import { history } from "./image/history.ts";
 import { importCmd } from "./image/import.ts";
 import { imageInspect } from "./image/inspect.ts";
@@ -64,7 +65,7 @@ const builder: CliCommand = {
   name: "builder",
   usage: "COMMAND",
   summary: "Manage builds",
-  subcommands: [build, planned("prune", "[OPTIONS]", "Remove build cache")],
+  subcommands: [build, builderPrune],
 };
 
 const container: CliCommand = {
