@@ -589,7 +589,9 @@ export class Builder {
       const decoder = new TextDecoder();
       conn.onOutput((_stream, data) => {
         const text = decoder.decode(data, { stream: true });
-        if (text) run.out.write(text);
+        if (!text) return;
+        // Not paused for a slow client: the shim drops an attach client that stops reading, and the output would be lost.
+        run.out.write(text);
       });
       await conn.exited;
       conn.close();

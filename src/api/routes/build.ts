@@ -20,6 +20,7 @@ import { requireService } from "../context.ts";
 import { boolParam, boolParamOr, intParam } from "../query.ts";
 import { json, type JsonMessageStream } from "../response.ts";
 import type { ApiCall, Router } from "../router.ts";
+import { compareApiVersions } from "../version.ts";
 
 /** Builds in progress by their `buildid`, for POST /build/cancel. */
 const running = new Map<string, AbortController>();
@@ -110,9 +111,13 @@ async function build(call: ApiCall): Promise<void> {
     stream ??= call.stream();
     stream.writeValue(message);
   };
+  // The image ID in an aux message from API 1.30 on (moby's wantAux).
+  const wantAux = compareApiVersions(call.version, "1.30") >= 0;
   const out: BuildOutput = {
     write: (text) => send({ stream: text }),
-    aux: (id) => send({ aux: { ID: id } }),
+    aux: (id) => {
+      if (wantAux) send({ aux: { ID: id } });
+    },
   };
   try {
     const id = await builder.build(call.req, options, out, controller.signal);
