@@ -141,11 +141,12 @@ export class Builder {
       throw new InvalidArgumentError(`hako builds linux/amd64 images only, not "${options.platform}"`);
     }
     const dir = path.join(this.tmpRoot, `ctx-${randomBytes(8).toString("hex")}`);
-    const run: BuildRun = { ctx: undefined as unknown as BuildContext, options, out, escape: "\\", stages: [], containers: new Set(), stepContainers: [], signal };
+    const containers = new Set<string>();
+    let run: BuildRun | undefined;
     try {
-      run.ctx = await openContext(context, dir, options.dockerfile);
-      const df = parseDockerfile(run.ctx.dockerfile);
-      run.escape = df.escape;
+      const ctx = await openContext(context, dir, options.dockerfile);
+      const df = parseDockerfile(ctx.dockerfile);
+      run = { ctx, options, out, escape: df.escape, stages: [], containers, stepContainers: [], signal };
       const { metaArgs, stages } = splitStages(df.instructions);
       let chosen = stages;
       if (options.target) {
@@ -165,8 +166,9 @@ export class Builder {
       }
       return imageId;
     } finally {
-      for (const id of run.containers) await this.containers.remove(id, { force: true, volumes: true }).catch((err) => this.log.warn("build: remove a container", { id, error: errorMessage(err) }));
-      if (run.scratchBase && this.images.containerUsage(run.scratchBase).length === 0) this.images.images.delete(run.scratchBase);
+      for (const id of containers) await this.containers.remove(id, { force: true, volumes: true }).catch((err) => this.log.warn("build: remove a container", { id, error: errorMessage(err) }));
+      const scratch = run?.scratchBase;
+      if (scratch && this.images.containerUsage(scratch).length === 0) this.images.images.delete(scratch);
       rmSync(dir, { recursive: true, force: true });
     }
   }
@@ -503,8 +505,8 @@ export class Builder {
     await this.commit(state, createdBy, { diffId: layer.diffId, blob: layer.blob, size: layer.size });
   }
 
-  /** An intermediate container on the current image (never started unless the step runs it). */
-  private async createContainer(run: BuildRun, state: State, config: Partial<ContainerCreateRequest>, report: boolean): Promise<string> {
+  /** An intermediate container on an image ("" for a scratch stage's), never started unless the step runs it. */
+  private async createContainer(run: BuildRun, state: Pick<State, "imageId" | "runConfig">, config: Partial<ContainerCreateRequest>, report: boolean): Promise<string> {
     const body: ContainerCreateRequest = {
       ...structuredClone(state.runConfig),
       OnBuild: null,
@@ -639,6 +641,9 @@ export class Builder {
     let sourceImage: string | undefined;
     if (from) {
       sourceImage = this.fromImage(run, from);
+      if (sources.length > 1 && !rawDest.endsWith("/")) {
+        throw new InvalidArgumentError(`When using ${cmd.name} with more than one source file, the destination must be a directory and end with a /`);
+      }
       const parts: string[] = [];
       for (const s of sources) {
         if (/[*?[]/.test(s)) throw new InvalidArgumentError(`COPY --from=${from} ${s}: wildcards in COPY --from sources are not supported by hako`);
@@ -716,8 +721,7 @@ export class Builder {
   }
 
   private async copyFromImage(run: BuildRun, targetId: string, imageId: string, sources: string[], destRel: string, destIsDir: boolean, chown: boolean, chmod: number | undefined): Promise<void> {
-    const state = { imageId, runConfig: {} } as unknown as State;
-    const srcId = await this.createContainer(run, state, { Cmd: ["/#(nop)"], Entrypoint: null, User: "", WorkingDir: "" }, false);
+    const srcId = await this.createContainer(run, { imageId, runConfig: {} }, { Cmd: ["/#(nop)"], Entrypoint: null, User: "", WorkingDir: "" }, false);
     try {
       for (const s of sources) {
         let got;
@@ -728,14 +732,17 @@ export class Builder {
           throw err;
         }
         const isDir = (got.stat.mode & GO_MODE_DIR) !== 0;
+        // The tar's top entry is the source's base name ("." and "./..." entries for the root).
         const top = got.stat.name === "/" ? "." : got.stat.name;
         const target = isDir ? destRel : destIsDir ? joinRel(destRel, top) : destRel;
         const rename = (name: string): string | undefined => {
-          const n = name.replace(/^\.\//, top === "." ? "" : "./").replace(/^\.\//, "");
-          if (n === top || n === "" || n === ".") return isDir ? undefined : target;
-          if (top === ".") return joinRel(target, n);
-          if (n.startsWith(`${top}/`)) return joinRel(target, n.slice(top.length + 1));
-          return undefined;
+          if (top === ".") {
+            const inner = name.replace(/^\.\/?/, "");
+            return inner === "" ? undefined : joinRel(target, inner);
+          }
+          // A directory's own entry is not copied: its contents go into the destination.
+          if (name === top) return isDir ? undefined : target;
+          return name.startsWith(`${top}/`) ? joinRel(target, name.slice(top.length + 1)) : undefined;
         };
         await this.archive.putArchive(targetId, "/", retargetTar(got.tar, rename, true, chmod), { copyUIDGID: chown });
       }
