@@ -676,7 +676,7 @@ export class Builder {
       } else {
         for (const src of found) {
           const abs = path.join(run.ctx.dir, src.rel);
-          if (isAdd && src.stat.isFile() && isArchive(abs)) {
+          if (isAdd && src.stat.isFile() && (await isArchive(abs))) {
             const tar = await decompressed(createReadStream(abs));
             await this.archive.putArchive(id, "/", retargetTar(tar, (n) => joinRel(destRel, n)), { copyUIDGID: Boolean(chown) });
             continue;

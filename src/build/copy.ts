@@ -11,7 +11,7 @@ import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import tarStream, { type Header } from "tar-stream";
 import { InvalidArgumentError, NotFoundError } from "../common/errors.ts";
-import { detectCompression } from "../image/compression.ts";
+import { decompressed } from "../image/compression.ts";
 import { IgnoreMatcher } from "./dockerignore.ts";
 
 /** One resolved source: a path of the context (relative) and what it is. */
@@ -247,18 +247,26 @@ export function directoryTar(rel: string): Readable {
   return Readable.from(pack);
 }
 
-/** Whether a context file is a tar archive ADD extracts (plain, gzip or zstd). */
-export function isArchive(abs: string): boolean {
-  const head = Buffer.alloc(512);
-  let n: number;
+/**
+ * Whether a context file is a tar archive ADD extracts: plain, or gzip or
+ * zstd compressed with a tar inside (a compressed file that is not a tar is
+ * copied as it is, as dockerd does).
+ */
+export async function isArchive(abs: string): Promise<boolean> {
+  let head = Buffer.alloc(0);
   const fd = openSync(abs, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  const stream = await decompressed(createReadStream("", { fd }));
   try {
-    n = readSync(fd, head, 0, 512, 0);
+    for await (const chunk of stream) {
+      head = Buffer.concat([head, chunk as Buffer]);
+      if (head.length >= 512) break;
+    }
+  } catch {
+    return false; // a damaged compressed file: copied as a file
   } finally {
-    closeSync(fd);
+    stream.destroy();
   }
-  if (n >= 4 && detectCompression(head.subarray(0, n)) !== "none") return true;
-  return n >= 262 && head.subarray(257, 262).toString("latin1") === "ustar";
+  return head.length >= 262 && head.subarray(257, 262).toString("latin1") === "ustar";
 }
 
 /**

@@ -245,9 +245,10 @@ describe("e2e: Dockerfile builds (classic builder)", () => {
           "FROM busybox",
           "ARG WHO",
           "ADD bundle.tar.gz /opt/",
+          "ADD note.gz /notes/",
           "COPY --chown=1000:1000 --chmod=600 a.txt b.txt /files/",
           "COPY *.md /docs/",
-          "RUN stat -c '%u:%g %a %n' /files/a.txt /files/b.txt && cat /opt/pkg/data.txt && ls /docs && echo who=$WHO",
+          "RUN stat -c '%u:%g %a %n' /files/a.txt /files/b.txt && cat /opt/pkg/data.txt && ls /docs /notes && echo who=$WHO",
           "HEALTHCHECK --interval=30s --retries=2 CMD true",
           'SHELL ["/bin/sh", "-e", "-c"]',
           "STOPSIGNAL SIGTERM",
@@ -257,6 +258,8 @@ describe("e2e: Dockerfile builds (classic builder)", () => {
         ].join("\n"),
       },
       { name: "bundle.tar.gz", data: gzipSync(inner) },
+      // Compressed but not a tar: ADD copies it as it is.
+      { name: "note.gz", data: gzipSync("just a note\n") },
       { name: "a.txt", data: "a\n" },
       { name: "b.txt", data: "b\n" },
       { name: "one.md", data: "1\n" },
@@ -272,8 +275,8 @@ describe("e2e: Dockerfile builds (classic builder)", () => {
     assert.match(text, /^1000:1000 600 \/files\/a.txt$/m);
     assert.match(text, /^1000:1000 600 \/files\/b.txt$/m);
     assert.match(text, /^inside the archive$/m);
-    assert.match(text, /^one.md\ntwo.md\nwho=api$/m);
-    assert.match(text, /^Step 12\/12 : LABEL com.example.k=v$/m);
+    assert.match(text, /^\/docs:\none.md\ntwo.md\n\n\/notes:\nnote.gz\nwho=api$/m);
+    assert.match(text, /^Step 13\/13 : LABEL com.example.k=v$/m);
     assert.match(text, /^Successfully tagged hako-test\/api:1\nSuccessfully tagged hako-test\/api:2\n/m);
     const aux = messages(res.body).filter((m) => m.aux).at(-1)!.aux!.ID;
     const img = (await d.request("GET", "/images/hako-test/api:2/json")).json<{ Id: string; Config: Record<string, any> }>();
