@@ -30,6 +30,8 @@ import { contextSourceTar, directoryTar, isArchive, resolveContextSources, retar
 import { parseDockerfile, parseInstruction, type Instruction } from "./dockerfile.ts";
 import { goList, goQuoteList, healthcheckComment, parseGoDuration } from "./go-format.ts";
 import { emptyLayerStream } from "./layer.ts";
+import { withImageView } from "./image-view.ts";
+import { rootfsGetTar, rootfsStat } from "../native/tools.ts";
 import { decompressed } from "../image/compression.ts";
 import { envFromList, processWord, processWords, type Env } from "./shell-lex.ts";
 
@@ -672,7 +674,7 @@ export class Builder {
       const destIsDir = rawDest.endsWith("/") || (await this.isDirectory(id, dest));
       const destRel = dest.replace(/^\/+/, "").replace(/\/+$/, "");
       if (sourceImage) {
-        await this.copyFromImage(run, id, sourceImage, sources, destRel, destIsDir || sources.length > 1, Boolean(chown), chmod);
+        await this.copyFromImage(id, sourceImage, sources, destRel, destIsDir || sources.length > 1, Boolean(chown), chmod);
       } else {
         for (const src of found) {
           const abs = path.join(run.ctx.dir, src.rel);
@@ -720,20 +722,19 @@ export class Builder {
     }
   }
 
-  private async copyFromImage(run: BuildRun, targetId: string, imageId: string, sources: string[], destRel: string, destIsDir: boolean, chown: boolean, chmod: number | undefined): Promise<void> {
-    const srcId = await this.createContainer(run, { imageId, runConfig: {} }, { Cmd: ["/#(nop)"], Entrypoint: null, User: "", WorkingDir: "" }, false);
-    try {
+  private async copyFromImage(targetId: string, imageId: string, sources: string[], destRel: string, destIsDir: boolean, chown: boolean, chmod: number | undefined): Promise<void> {
+    await withImageView(this.images, imageId, async (loc) => {
       for (const s of sources) {
-        let got;
+        let stat;
         try {
-          got = await this.archive.getArchive(srcId, s);
+          stat = await rootfsStat(loc, s);
         } catch (err) {
           if (HakoError.is(err) && err.code === "ERR_NOT_FOUND") throw new NotFoundError(`failed to compute cache key: "${s}" not found in the source image`, { cause: err });
           throw err;
         }
-        const isDir = (got.stat.mode & GO_MODE_DIR) !== 0;
+        const isDir = (stat.mode & 0o170000) === 0o040000;
         // The tar's top entry is the source's base name ("." and "./..." entries for the root).
-        const top = got.stat.name === "/" ? "." : got.stat.name;
+        const top = stat.name === "/" ? "." : stat.name;
         const target = isDir ? destRel : destIsDir ? joinRel(destRel, top) : destRel;
         const rename = (name: string): string | undefined => {
           if (top === ".") {
@@ -744,12 +745,12 @@ export class Builder {
           if (name === top) return isDir ? undefined : target;
           return name.startsWith(`${top}/`) ? joinRel(target, name.slice(top.length + 1)) : undefined;
         };
-        await this.archive.putArchive(targetId, "/", retargetTar(got.tar, rename, true, chmod), { copyUIDGID: chown });
+        const tar = rootfsGetTar(loc, s, top === "." ? { as: "." } : {});
+        await this.archive.putArchive(targetId, "/", retargetTar(tar, rename, true, chmod), { copyUIDGID: chown });
       }
-    } finally {
-      await this.dropContainer(run, srcId).catch(() => {});
-    }
+    });
   }
+
 }
 
 // ---------------------------------------------------------------- helpers

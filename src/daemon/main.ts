@@ -22,6 +22,7 @@ import { login, type RegistryOptions } from "../image/distribution.ts";
 import { openImageService } from "../image/setup.ts";
 import { ArchiveService } from "../engine/archive.ts";
 import { Builder } from "../build/builder.ts";
+import { removeStaleImageViews } from "../build/image-view.ts";
 import { ExecService } from "../engine/exec.ts";
 import { ContainerService } from "../engine/containers.ts";
 import { builtHelperPath, helperPath, pinHelper } from "../native/shim.ts";
@@ -80,6 +81,7 @@ async function createServices(config: DaemonConfig, events: EventBus, log: Logfm
   // Contexts of builds a crash interrupted are of no use: the directory starts empty.
   const buildTmp = path.join(config.dataRoot, "build", "tmp");
   rmSync(buildTmp, { recursive: true, force: true });
+  await removeStaleImageViews(images);
   return {
     networks,
     images,

@@ -315,6 +315,9 @@ describe("e2e: Dockerfile builds (classic builder)", () => {
           "COPY link-a /links/",
           "WORKDIR rel",
           "COPY a.txt .",
+          // A whole stage: its own files only (no container's /etc/hosts and friends).
+          "COPY --from=0 / /all/",
+          "RUN find /all | sort",
           "RUN ls /fromzero && ls -l /links | tail -1 | awk '{print $1, $NF}' && cat /tmp/a.txt /new/dir/file /rel/a.txt && pwd",
           "",
         ].join("\n"),
@@ -328,7 +331,8 @@ describe("e2e: Dockerfile builds (classic builder)", () => {
     assert.equal(res.status, 200, res.body);
     const text = streamText(res.body);
     assert.ok(!messages(res.body).some((m) => m.error), res.body);
-    assert.match(text, /^Step 1\/11 : FROM scratch\n ---> \n/m);
+    assert.match(text, /^Step 1\/13 : FROM scratch\n ---> \n/m);
+    assert.match(text, /^\/all\n\/all\/a.txt\n\/all\/dd\n\/all\/dd\/e.txt\n ---> Removed/m);
     // The symlink's own name, its target's content; a file into an existing directory; parents made.
     assert.match(text, /^a.txt\ne.txt\n-rw-r--r-- link-a\na\na\na\n\/rel\n/m);
     const id = messages(res.body).filter((m) => m.aux).at(-1)!.aux!.ID;
