@@ -249,7 +249,8 @@ export class Builder {
     const unknown = Object.keys(stage.from.flags).find((f) => f !== "platform");
     if (unknown) throw new InvalidArgumentError(`Unknown flag: ${unknown}`);
     const platform = stage.from.flags.platform;
-    if (platform && !/^linux(\/amd64)?$/.test(processWord(platform, mapEnv(buildArgs.allMeta()), run.escape))) {
+    // An empty expansion (the classic builder has no $BUILDPLATFORM) means the default platform.
+    if (platform && !/^(linux(\/(amd64|x86_64))?)?$/.test(processWord(platform, mapEnv(buildArgs.allMeta()), run.escape).toLowerCase())) {
       throw new InvalidArgumentError(`FROM --platform=${platform}: hako builds linux/amd64 images only`);
     }
     let imageId = "";
