@@ -147,7 +147,9 @@ export class Builder {
     let run: BuildRun | undefined;
     try {
       const ctx = await openContext(context, dir, options.dockerfile);
+      if (ctx.dockerfile.length === 0) throw new InvalidArgumentError(`the Dockerfile (${options.dockerfile || "Dockerfile"}) cannot be empty`);
       const df = parseDockerfile(ctx.dockerfile);
+      if (df.instructions.length === 0) throw new InvalidArgumentError("file with no instructions");
       run = { ctx, options, out, escape: df.escape, stages: [], containers, stepContainers: [], signal };
       const { metaArgs, stages } = splitStages(df.instructions);
       let chosen = stages;

@@ -350,6 +350,10 @@ describe("e2e: Dockerfile builds (classic builder)", () => {
       ["/build?dockerfile=missing", ok, 404, /Cannot locate specified Dockerfile: missing/],
       ["/build", buildTar([{ name: "Dockerfile", data: "FROM busybox\nCOPY only-one-arg\n" }]), 400, /COPY requires at least two arguments/],
       ["/build", buildTar([{ name: "Dockerfile", data: "FROM nosuchimage:1\n" }]), 200, /hako builds offline/],
+      ["/build", buildTar([{ name: "Dockerfile", data: "" }]), 400, /the Dockerfile \(Dockerfile\) cannot be empty/],
+      ["/build", buildTar([{ name: "Dockerfile", data: "# only a comment\n\n" }]), 400, /file with no instructions/],
+      ["/build", buildTar([{ name: "Dockerfile", data: "\u0000\u0001garbage\u00ff\n" }]), 400, /unknown instruction/],
+      ["/build", buildTar([{ name: "Dockerfile", data: "RUN echo no stage\n" }]), 400, /no build stage in current context/],
       // Cut inside the Dockerfile's data: truncated (cut after it, Go's tar reader, and hako, take it as complete).
       ["/build", buildTar([{ name: "Dockerfile", data: `FROM busybox\n${"# padding\n".repeat(200)}` }]).subarray(0, 1200), 400, /build context|archive/i],
       ["/build", ok.subarray(0, 520), 400, /build context|archive/i],
