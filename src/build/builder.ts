@@ -212,6 +212,9 @@ export class Builder {
 
   /** One instruction, with rm/forcerm applied to its intermediate containers as dockerd does. */
   private async dispatchStep(run: BuildRun, state: State, cmd: Instruction): Promise<void> {
+    // dockerd's updateRunConfig: a step's config names the image it was made on.
+    if (state.imageId) state.runConfig.Image = state.imageId;
+    else delete state.runConfig.Image;
     let ok = false;
     try {
       await this.dispatch(run, state, cmd);
