@@ -22,7 +22,9 @@ import { familiarString, normalize } from "../image/reference.ts";
 import type { ImageService } from "../image/service.ts";
 import type { ImageRecord } from "../image/image-store.ts";
 import { parseSignal } from "../runtime/runtime.ts";
-import type { ContainerCreateRequest, HostConfig } from "../spec/docker-api.ts";
+import type { AuthConfig, ContainerCreateRequest, HostConfig, JSONMessage } from "../spec/docker-api.ts";
+import type { RegistryOptions } from "../image/distribution.ts";
+import { baseImage } from "./base-image.ts";
 import type { History, ImageConfig, ImageRuntimeConfig } from "../spec/oci-image.ts";
 import { BuildArgs } from "./build-args.ts";
 import { openContext, type BuildContext } from "./context.ts";
@@ -45,6 +47,10 @@ export interface BuildOptions {
   remove: boolean;
   forceRemove: boolean;
   target?: string;
+  /** Pull FROM images again (only ever from registries on this machine). */
+  pull: boolean;
+  /** X-Registry-Config: credentials by registry host. */
+  auths?: Record<string, AuthConfig>;
   /** What intermediate containers run with (networkmode, extrahosts, shmsize, memory, cpu...). */
   hostConfig: HostConfig;
   platform?: string;
@@ -54,6 +60,8 @@ export interface BuildOptions {
 export interface BuildOutput {
   write(text: string): void;
   aux(id: string): void;
+  /** A pull's progress messages (FROM an image of a local registry). */
+  progress(message: JSONMessage): void;
 }
 
 /** A RUN that exited non-zero: dockerd's JSONError, with its code. */
@@ -72,6 +80,8 @@ export interface BuilderOptions {
   /** Where build contexts are extracted (under the data root). */
   tmpRoot: string;
   log: Logger;
+  /** How FROM reaches a registry on this machine for an image that is not here. */
+  registry?: RegistryOptions;
 }
 
 const DEFAULT_SHELL = ["/bin/sh", "-c"];
@@ -115,8 +125,10 @@ export class Builder {
   private readonly archive: ArchiveService;
   private readonly tmpRoot: string;
   private readonly log: Logger;
+  private readonly registry: RegistryOptions | undefined;
 
   constructor(options: BuilderOptions) {
+    this.registry = options.registry;
     this.images = options.images;
     this.containers = options.containers;
     this.archive = options.archive;
@@ -257,14 +269,14 @@ export class Builder {
     const byStage = run.stages.find((s) => s.name !== undefined && s.name === name.toLowerCase());
     if (byStage) imageId = byStage.imageId;
     else if (name !== "scratch") {
-      try {
-        imageId = this.images.resolve(name).id;
-      } catch (err) {
-        if (HakoError.is(err) && err.code === "ERR_NOT_FOUND") {
-          throw new NotFoundError(`pull access denied for ${name}: hako builds offline and the image is not here (${errorMessage(err)})`, { cause: err });
-        }
-        throw err;
-      }
+      const record = await baseImage(this.images, name, {
+        ...(this.registry ? { registry: this.registry } : {}),
+        ...(run.options.auths ? { auths: run.options.auths } : {}),
+        pull: run.options.pull,
+        progress: (m) => run.out.progress(m),
+        signal: run.signal,
+      });
+      imageId = record.id;
     }
     if (imageId) image = this.images.config(this.images.images.get(imageId)!);
     else image = { architecture: "amd64", os: "linux", config: {}, rootfs: { type: "layers", diff_ids: [] }, history: [] };

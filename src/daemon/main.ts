@@ -88,7 +88,7 @@ async function createServices(config: DaemonConfig, events: EventBus, log: Logfm
     containers,
     exec: new ExecService({ containers, events }),
     archive,
-    builder: new Builder({ images, containers, archive, tmpRoot: buildTmp, log }),
+    builder: new Builder({ images, containers, archive, tmpRoot: buildTmp, log, registry }),
     registry,
     authenticator: (auth) => login(auth, registry),
     system: {

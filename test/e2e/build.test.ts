@@ -14,6 +14,7 @@ import { gzipSync } from "node:zlib";
 import { after, before, describe, test } from "node:test";
 import { HAKO_BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { buildTar } from "../helpers/tar-writer.ts";
+import { registrySkipReason, startRegistry } from "../helpers/registry.ts";
 
 const DOCKER = "/usr/local/bin/docker";
 const DOCKER_2010 = "/usr/bin/docker";
@@ -337,6 +338,28 @@ describe("e2e: Dockerfile builds (classic builder)", () => {
     assert.match(text, /^a.txt\ne.txt\n-rw-r--r-- link-a\na\na\na\n\/rel\n/m);
     const id = messages(res.body).filter((m) => m.aux).at(-1)!.aux!.ID;
     await d.request("DELETE", `/images/${id}`);
+  });
+
+  test("FROM an image of a registry on this machine is pulled into the build stream", { skip: registrySkipReason() ?? false }, async () => {
+    const reg = await startRegistry();
+    try {
+      const name = `${reg.host}/hako-test/base:1`;
+      assert.equal((await d.request("POST", `/images/busybox/tag?repo=${encodeURIComponent(`${reg.host}/hako-test/base`)}&tag=1`)).status, 201);
+      const pushed = await d.request("POST", `/images/${name}/push`, { headers: { "X-Registry-Auth": "e30=" }, timeoutMs: 60_000 });
+      assert.equal(pushed.status, 200, pushed.body);
+      assert.ok(!pushed.body.includes("errorDetail"), pushed.body);
+      assert.equal((await d.request("DELETE", `/images/${name}`)).status, 200);
+      const res = await d.request("POST", "/build?t=hako-test/pulled", { body: buildTar([{ name: "Dockerfile", data: `FROM ${name}\nRUN echo on the pulled base\n` }]), timeoutMs: 60_000 });
+      assert.equal(res.status, 200, res.body);
+      const all = messages(res.body);
+      assert.ok(!all.some((m) => m.error), res.body);
+      assert.ok(all.some((m) => (m as { status?: string }).status === `Status: Downloaded newer image for ${name}`), res.body);
+      assert.match(streamText(res.body), /^on the pulled base$/m);
+      await d.request("DELETE", "/images/hako-test/pulled");
+      await d.request("DELETE", `/images/${name}`);
+    } finally {
+      await reg.stop();
+    }
   });
 
   test("POST /build refuses bad input with a clear error and leaves nothing behind", async () => {

@@ -15,7 +15,7 @@
  */
 import { BuildStepError, type BuildOptions, type BuildOutput } from "../../build/builder.ts";
 import { InvalidArgumentError, NotFoundError, errorMessage } from "../../common/errors.ts";
-import type { HostConfig } from "../../spec/docker-api.ts";
+import type { AuthConfig, HostConfig } from "../../spec/docker-api.ts";
 import { requireService } from "../context.ts";
 import { boolParam, boolParamOr, intParam } from "../query.ts";
 import { json, type JsonMessageStream } from "../response.ts";
@@ -51,6 +51,28 @@ function isStringList(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === "string");
 }
 
+/**
+ * X-Registry-Config: base64url JSON of credentials by registry host (the
+ * docker CLI sends its config.json's). One that does not decode is
+ * ignored, as dockerd ignores it.
+ */
+function registryConfig(call: ApiCall): { auths?: Record<string, AuthConfig> } {
+  const raw = call.req.headers["x-registry-config"];
+  const value = (Array.isArray(raw) ? raw[0] : raw)?.trim();
+  if (!value) return {};
+  try {
+    const parsed = JSON.parse(Buffer.from(value, "base64").toString("utf8")) as unknown;
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return {};
+    const auths: Record<string, AuthConfig> = {};
+    for (const [host, auth] of Object.entries(parsed as Record<string, unknown>)) {
+      if (typeof auth === "object" && auth !== null) auths[host] = auth as AuthConfig;
+    }
+    return Object.keys(auths).length ? { auths } : {};
+  } catch {
+    return {};
+  }
+}
+
 /** The build options of the query (moby's newImageBuildOptions). */
 export function buildOptionsOf(call: ApiCall): BuildOptions {
   const q = call.query;
@@ -82,6 +104,8 @@ export function buildOptionsOf(call: ApiCall): BuildOptions {
     buildArgs: jsonParam(call, "buildargs", isStringMap(true)) ?? {},
     labels: (jsonParam(call, "labels", isStringMap(false)) ?? {}) as Record<string, string>,
     noCache: boolParam(q, "nocache"),
+    pull: boolParam(q, "pull"),
+    ...registryConfig(call),
     remove: forceRemove || boolParamOr(q, "rm", true),
     forceRemove,
     ...(q.get("target") ? { target: q.get("target")! } : {}),
@@ -118,6 +142,7 @@ async function build(call: ApiCall): Promise<void> {
     aux: (id) => {
       if (wantAux) send({ aux: { ID: id } });
     },
+    progress: (m) => send(m),
   };
   try {
     const id = await builder.build(call.req, options, out, controller.signal);
