@@ -269,14 +269,7 @@ export class Builder {
     const byStage = run.stages.find((s) => s.name !== undefined && s.name === name.toLowerCase());
     if (byStage) imageId = byStage.imageId;
     else if (name !== "scratch") {
-      const record = await baseImage(this.images, name, {
-        ...(this.registry ? { registry: this.registry } : {}),
-        ...(run.options.auths ? { auths: run.options.auths } : {}),
-        pull: run.options.pull,
-        progress: (m) => run.out.progress(m),
-        signal: run.signal,
-      });
-      imageId = record.id;
+      imageId = (await this.baseImage(run, name)).id;
     }
     if (imageId) image = this.images.config(this.images.images.get(imageId)!);
     else image = { architecture: "amd64", os: "linux", config: {}, rootfs: { type: "layers", diff_ids: [] }, history: [] };
@@ -654,7 +647,7 @@ export class Builder {
     let found: ContextSource[] = [];
     let sourceImage: string | undefined;
     if (from) {
-      sourceImage = this.fromImage(run, from);
+      sourceImage = await this.fromImage(run, from);
       if (sources.length > 1 && !rawDest.endsWith("/")) {
         throw new InvalidArgumentError(`When using ${cmd.name} with more than one source file, the destination must be a directory and end with a /`);
       }
@@ -709,7 +702,7 @@ export class Builder {
   }
 
   /** COPY --from's image: a stage by name or index, else an image by reference. */
-  private fromImage(run: BuildRun, from: string): string {
+  private async fromImage(run: BuildRun, from: string): Promise<string> {
     const lower = from.toLowerCase();
     const named = run.stages.find((s) => s.name === lower);
     if (named) return named.imageId;
@@ -719,10 +712,21 @@ export class Builder {
       return stage.imageId;
     }
     try {
-      return this.images.resolve(from).id;
+      return (await this.baseImage(run, from)).id;
     } catch (err) {
       throw new InvalidArgumentError(`invalid from flag value ${from}: ${errorMessage(err)}`, { cause: err });
     }
+  }
+
+  /** An image by reference: local, or pulled from a registry on this machine (base-image.ts). */
+  private baseImage(run: BuildRun, name: string): Promise<ImageRecord> {
+    return baseImage(this.images, name, {
+      ...(this.registry ? { registry: this.registry } : {}),
+      ...(run.options.auths ? { auths: run.options.auths } : {}),
+      pull: run.options.pull,
+      progress: (m) => run.out.progress(m),
+      signal: run.signal,
+    });
   }
 
   private async isDirectory(containerId: string, p: string): Promise<boolean> {
