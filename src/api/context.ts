@@ -13,6 +13,7 @@ import type { ContainerService } from "../engine/containers.ts";
 import type { ExecService } from "../engine/exec.ts";
 import type { RegistryOptions } from "../image/distribution.ts";
 import type { NetworkService } from "../network/service.ts";
+import type { Builder } from "../build/builder.ts";
 
 export type LogFields = Record<string, unknown>;
 
@@ -73,6 +74,8 @@ export interface DaemonServices {
   exec?: ExecService;
   archive?: ArchiveService;
   networks?: NetworkService;
+  /** The classic Dockerfile builder (POST /build). */
+  builder?: Builder;
   system?: SystemInfoSource;
   authenticator?: Authenticator;
 }

@@ -5,7 +5,7 @@
  * SIGINT closes the listeners and removes the socket and pid file.
  */
 import { randomUUID } from "node:crypto";
-import { lstatSync, mkdirSync, readFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { DaemonContext, DaemonServices } from "../api/context.ts";
 import { createRouter } from "../api/routes/register.ts";
@@ -21,6 +21,8 @@ import { LogfmtLogger } from "./log.ts";
 import { login, type RegistryOptions } from "../image/distribution.ts";
 import { openImageService } from "../image/setup.ts";
 import { ArchiveService } from "../engine/archive.ts";
+import { Builder } from "../build/builder.ts";
+import { removeStaleImageViews } from "../build/image-view.ts";
 import { ExecService } from "../engine/exec.ts";
 import { ContainerService } from "../engine/containers.ts";
 import { builtHelperPath, helperPath, pinHelper } from "../native/shim.ts";
@@ -75,12 +77,18 @@ async function createServices(config: DaemonConfig, events: EventBus, log: Logfm
   await containers.init();
   const live = containers.store.list().filter((c) => c.State.Running && c.State.Pid > 0);
   await reconcileNetworks(networks, live.map((c) => ({ id: c.ID, pid: c.State.Pid })), log);
+  const archive = new ArchiveService({ containers });
+  // Contexts of builds a crash interrupted are of no use: the directory starts empty.
+  const buildTmp = path.join(config.dataRoot, "build", "tmp");
+  rmSync(buildTmp, { recursive: true, force: true });
+  await removeStaleImageViews(images);
   return {
     networks,
     images,
     containers,
     exec: new ExecService({ containers, events }),
-    archive: new ArchiveService({ containers }),
+    archive,
+    builder: new Builder({ images, containers, archive, tmpRoot: buildTmp, log, registry }),
     registry,
     authenticator: (auth) => login(auth, registry),
     system: {

@@ -38,6 +38,7 @@ import { NameRegistry, normalizeName } from "./names.ts";
 import { generateSpec, type SpecResult } from "./specgen.ts";
 import { mountPointView, mountPointsByDestination } from "./types.ts";
 import { VolumeStore } from "./volumes.ts";
+import { makeWorkingDir } from "./workdir.ts";
 import { attachContainer, checkNetworkMode, containerNetworkSettings, plainNetworkSettings, releaseSlirp, summaryNetworks, summaryPorts } from "../network/container-network.ts";
 import { giveBackAll, reclaimAfterExit } from "../network/handover.ts";
 import type { NetworkService } from "../network/service.ts";
@@ -321,11 +322,11 @@ export class ContainerService {
     });
   }
 
+  /** The working directory made in the container's layer as the merged view will show it (engine/workdir.ts). */
   private makeWorkingDir(id: string, dir: string): void {
-    const upper = this.images.layers.snapshotter.diffDir(id);
-    const target = path.join(upper, dir);
-    if (!target.startsWith(`${upper}/`)) return;
-    mkdirSync(target, { recursive: true, mode: 0o755 });
+    const snap = this.images.layers.snapshotter;
+    const lowers = (snap.graphDriverData(id).LowerDir ?? "").split(":").filter(Boolean);
+    makeWorkingDir(snap.diffDir(id), lowers, dir);
   }
 
   private writeNetworkFiles(c: ContainerRecord): void {

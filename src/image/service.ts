@@ -260,10 +260,20 @@ export class ImageService {
       Size: h.empty_layer ? 0 : (layerSizes[layer++] ?? 0),
       Comment: h.comment ?? "",
     }));
-    const newest = items.at(-1);
-    if (newest) {
-      newest.Id = record.id;
-      newest.Tags = this.images.tagsOf(record.id).map((t) => familiarString(parseReference(t)));
+    // Each image of the local parent chain (a build's steps, a commit's base) names its own newest entry, as in Docker.
+    for (let rec: ImageRecord | undefined = record, depth = 0; rec && depth < 1000; depth++) {
+      let n: number;
+      try {
+        n = (rec === record ? config : this.config(rec)).history?.length ?? 0;
+      } catch {
+        break;
+      }
+      const item = items[n - 1];
+      if (item && item.Id === "<missing>") {
+        item.Id = rec.id;
+        item.Tags = this.images.tagsOf(rec.id).map((t) => familiarString(parseReference(t)));
+      }
+      rec = rec.parent ? this.images.get(rec.parent) : undefined;
     }
     return items.reverse();
   }
@@ -319,7 +329,17 @@ export class ImageService {
     }
     this.images.delete(record.id);
     out.push({ Deleted: record.id });
-    if (!options.noPrune) await this.collectGarbage();
+    if (!options.noPrune) {
+      // Docker also deletes the parents nothing else names or uses (a build's intermediate images).
+      for (let parent = record.parent ? this.images.get(record.parent) : undefined; parent; ) {
+        if (this.images.tagsOf(parent.id).length || this.images.repoDigestsOf(parent.id).length) break;
+        if (this.images.children(parent.id).length || this.containerUsage(parent.id).length) break;
+        this.images.delete(parent.id);
+        out.push({ Deleted: parent.id });
+        parent = parent.parent ? this.images.get(parent.parent) : undefined;
+      }
+      await this.collectGarbage();
+    }
     return out;
   }
 

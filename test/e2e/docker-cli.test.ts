@@ -197,11 +197,11 @@ describe("e2e: hako against hakod", () => {
     const unknownCmd = hako(["frobnicate"]);
     assert.equal(unknownCmd.status, 1);
     assert.match(unknownCmd.stderr, /^hako: unknown command: hako frobnicate/);
-    const planned = hako(["-H", d.host, "build", "."]);
+    const planned = hako(["-H", d.host, "search", "busybox"]);
     assert.equal(planned.status, 1);
-    assert.equal(planned.stderr, 'hako: "build" is not implemented yet\n');
-    const plannedSub = hako(["-H", d.host, "builder", "prune"]);
-    assert.equal(plannedSub.stderr, 'hako: "builder prune" is not implemented yet\n');
+    assert.equal(planned.stderr, 'hako: "search" is not implemented yet\n');
+    const prune = hako(["-H", d.host, "builder", "prune", "-f"]);
+    assert.equal(prune.stdout, "Total reclaimed space: 0B\n");
     const args = hako(["version", "extra"]);
     assert.equal(args.status, 1);
     assert.match(args.stderr, /^hako: 'hako version' accepts no arguments/);

@@ -1,6 +1,7 @@
 /** Every API area's routes on one router (one file per swagger tag). */
 import { Router } from "../router.ts";
 import { registerArchiveRoutes } from "./archive.ts";
+import { registerBuildRoutes } from "./build.ts";
 import { registerContainersRoutes } from "./containers.ts";
 import { registerExecRoutes } from "./exec.ts";
 import { registerHakoInterfacesRoutes } from "./hako-interfaces.ts";
@@ -14,6 +15,7 @@ export function createRouter(): Router {
   const router = new Router();
   registerSystemRoutes(router);
   registerImageRoutes(router);
+  registerBuildRoutes(router);
   registerContainersRoutes(router);
   registerExecRoutes(router);
   registerVolumesRoutes(router);

@@ -7,6 +7,8 @@
  */
 import type { CliCommand, TopLevelEntry } from "./command.ts";
 import { bootstrap } from "./image/bootstrap.ts";
+import { build } from "./image/build.ts";
+import { builderPrune } from "./image/builder-prune.ts";
 import { history } from "./image/history.ts";
 import { importCmd } from "./image/import.ts";
 import { imageInspect } from "./image/inspect.ts";
@@ -58,13 +60,12 @@ function planned(name: string, usage: string, summary: string, extra: Partial<Cl
 }
 
 // image
-const build = planned("build", "[OPTIONS] PATH | URL | -", "Build an image from a Dockerfile");
 
 const builder: CliCommand = {
   name: "builder",
   usage: "COMMAND",
   summary: "Manage builds",
-  subcommands: [build, planned("prune", "[OPTIONS]", "Remove build cache")],
+  subcommands: [build, builderPrune],
 };
 
 const container: CliCommand = {
