@@ -496,7 +496,7 @@ export class Builder {
     };
     const parentLayers = parent?.layers ?? [];
     const chains = chainIds(parentLayers.map((l) => l.diffId));
-    const layers = parentLayers.map((l, i) => ({ diffId: l.diffId, blob: l.blob, size: this.images.layers.has(chains[i]!) ? this.images.layers.get(chains[i]!).size : 0 }));
+    const layers = parentLayers.map((l, i) => ({ diffId: l.diffId, blob: l.blob, size: this.images.layers.has(chains[i]!) ? this.images.layers.contentSize(chains[i]!) : 0 }));
     if (layer) layers.push(layer);
     const record = await this.images.commitImage(config, layers, { ...(parent ? { parent: parent.id } : {}), source: "build" });
     state.imageId = record.id;
@@ -509,7 +509,7 @@ export class Builder {
     const diff = await emptyLayerStream(this.images.layers.snapshotter.diff(containerId));
     if (!diff) return this.commit(state, createdBy, undefined);
     const layer = await this.images.addLayer(diff, record ? this.images.topChainId(record) : undefined);
-    await this.commit(state, createdBy, { diffId: layer.diffId, blob: layer.blob, size: layer.size });
+    await this.commit(state, createdBy, { diffId: layer.diffId, blob: layer.blob, size: layer.contentSize });
   }
 
   /** An intermediate container on an image ("" for a scratch stage's), never started unless the step runs it. */

@@ -253,7 +253,8 @@ export class ArchiveService {
     const mp = mountPointOf(c, where.abs);
     if (mp && !mp.RW) throw new InvalidArgumentError("mounted volume is marked read-only");
     if (!mp && c.HostConfig.ReadonlyRootfs) throw new InvalidArgumentError("container rootfs is marked read-only");
-    const chown = options.copyUIDGID ? await this.containerUser(c) : undefined;
+    // -a: the container's user owns what is copied in; without a user (moby's tarCopyOptions) the archive's owners stay, as without -a.
+    const chown = options.copyUIDGID && c.Config.User ? await this.containerUser(c) : undefined;
     try {
       await rootfsPutTar(where.loc, where.path, tar, { noOverwriteDirNonDir: options.noOverwriteDirNonDir, ...(chown ? { chown } : {}) });
     } catch (err) {
@@ -434,8 +435,8 @@ export class ArchiveService {
     if (options.author) newConfig.author = options.author;
     if (options.comment) newConfig.comment = options.comment;
     const layers = [
-      ...image.layers.map((l, i) => ({ diffId: l.diffId, blob: l.blob, size: images.layers.get(chains[i]!).size })),
-      { diffId: layer.diffId, blob: layer.blob, size: layer.size },
+      ...image.layers.map((l, i) => ({ diffId: l.diffId, blob: l.blob, size: images.layers.contentSize(chains[i]!) })),
+      { diffId: layer.diffId, blob: layer.blob, size: layer.contentSize },
     ];
     const record = await images.commitImage(newConfig, layers, { ...(tag ? { tag } : {}), parent: image.id, source: "commit" });
     this.containers.publish("commit", c, { comment: options.comment ?? "", imageID: record.id, ...(tag ? { imageRef: tag } : {}) });

@@ -20,7 +20,7 @@ import type { Process } from "../spec/oci-runtime.ts";
 import type { ContainerRecord } from "./container-store.ts";
 import type { ContainerService } from "./containers.ts";
 import { HealthMonitor } from "./health.ts";
-import { containerEnv, replaceOrAppendEnv, resolveUser, userFilesStamp } from "./specgen.ts";
+import { containerEnv, replaceOrAppendEnv, resolveUser, userFilesStamp, withHome, type ResolvedUser } from "./specgen.ts";
 
 /** Docker's ExecConfig (POST /containers/{id}/exec). */
 export interface ExecConfig {
@@ -105,7 +105,7 @@ interface ExecInstance {
 interface KnownUser {
   key: string;
   stamp: string;
-  user: { uid: number; gid: number; additionalGids: number[] };
+  user: ResolvedUser;
 }
 
 export interface ExecServiceOptions {
@@ -328,9 +328,9 @@ export class ExecService {
   private processFor(inst: ExecInstance, c: ContainerRecord, template: Process | undefined, consoleSize: [number, number] | null): Process {
     const cfg = inst.config;
     const tty = Boolean(cfg.Tty);
-    const env = replaceOrAppendEnv(containerEnv({ ...c.Config, Tty: tty }), cfg.Env ?? []);
     const userSpec = cfg.User || c.Config.User || "";
     const user = this.userIn(c, userSpec);
+    const env = withHome(replaceOrAppendEnv(containerEnv({ ...c.Config, Tty: tty }), cfg.Env ?? []), user.home);
     const proc: Process = {
       ...(template ?? { cwd: "/", user: { uid: 0, gid: 0 } }),
       terminal: tty,

@@ -501,6 +501,7 @@ interface PasswdEntry {
   name: string;
   uid: number;
   gid: number;
+  home: string;
 }
 
 interface GroupEntry {
@@ -556,7 +557,7 @@ function etcLines(text: string): string[][] {
 }
 
 function parsePasswd(text: string): PasswdEntry[] {
-  return etcLines(text).map((f) => ({ name: f[0] ?? "", uid: intField(f[2]), gid: intField(f[3]) }));
+  return etcLines(text).map((f) => ({ name: f[0] ?? "", uid: intField(f[2]), gid: intField(f[3]), home: f[5] ?? "" }));
 }
 
 function parseGroup(text: string): GroupEntry[] {
@@ -583,7 +584,7 @@ const numeric = (s: string): number | undefined => (/^\d+$/.test(s) ? Number(s) 
  * supplementary groups; `groupAdd` (--group-add) names or numbers are
  * appended. additionalGids starts with the primary gid, as in Docker.
  */
-export function resolveUser(user: string, rootfsDir: string, groupAdd: readonly string[] = []): { uid: number; gid: number; additionalGids: number[] } {
+export function resolveUser(user: string, rootfsDir: string, groupAdd: readonly string[] = []): ResolvedUser {
   const colon = user.indexOf(":");
   const userArg = colon < 0 ? user : user.slice(0, colon);
   const groupArg = colon < 0 ? "" : user.slice(colon + 1);
@@ -597,9 +598,11 @@ export function resolveUser(user: string, rootfsDir: string, groupAdd: readonly 
   let uid = 0;
   let gid = 0;
   let matchedName = "";
+  let home = "/";
   const match = passwd.find((u) => (userArg === "" ? u.uid === 0 : uidArg !== undefined ? u.uid === uidArg : u.name === userArg));
   if (match) {
     matchedName = match.name;
+    home = match.home || "/";
     uid = match.uid;
     gid = match.gid;
   } else if (userArg !== "") {
@@ -633,7 +636,20 @@ export function resolveUser(user: string, rootfsDir: string, groupAdd: readonly 
     if (n > MAX_ID) bad(`Unable to find group ${ag}: uids and gids must be in range 0-2147483647`);
     if (!added.includes(n)) added.push(n);
   }
-  return { uid, gid, additionalGids: [gid, ...sgids, ...added] };
+  return { uid, gid, additionalGids: [gid, ...sgids, ...added], home };
+}
+
+/** A user as the process runs: its ids, and the home runc puts in HOME when the environment has none. */
+export interface ResolvedUser {
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  home: string;
+}
+
+/** runc's setupUser: HOME from the user's passwd entry ("/" without one) unless the environment sets it. */
+export function withHome(env: string[], home: string): string[] {
+  return env.some((e) => e.startsWith("HOME=")) ? env : [...env, `HOME=${home}`];
 }
 
 // ---------------------------------------------------------------------------
@@ -1434,12 +1450,12 @@ export function generateSpec(input: SpecInput): SpecResult {
   }
 
   // Process
-  const user = resolveUser(config.User ?? "", userRoot, hostConfig.GroupAdd ?? []);
+  const { home, ...user } = resolveUser(config.User ?? "", userRoot, hostConfig.GroupAdd ?? []);
   const proc: Process = {
     terminal: config.Tty === true,
     user,
     args: [entry, ...args],
-    env: containerEnv(config),
+    env: withHome(containerEnv(config), home),
     cwd: config.WorkingDir ? cleanPath(config.WorkingDir) : "/",
     capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
     oomScoreAdj: hostConfig.OomScoreAdj ?? 0,

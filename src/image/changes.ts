@@ -72,18 +72,22 @@ function pairs(rest: string, instruction: string): [string, string][] {
 /** Applies `changes` (one instruction each) to a copy of `config`. */
 export function applyChanges(config: ImageRuntimeConfig, changes: readonly string[]): ImageRuntimeConfig {
   const out: ImageRuntimeConfig = structuredClone(config);
+  let cmdSet = false;
   for (const change of changes) {
     const m = /^\s*(\w+)\s*([\s\S]*)$/.exec(change);
     if (!m) continue;
     const instruction = m[1]!.toUpperCase();
     const rest = m[2]!;
-    if (!ALLOWED.has(instruction)) throw new InvalidArgumentError(`${instruction} is not a valid change command`);
+    if (!ALLOWED.has(instruction)) throw new InvalidArgumentError(`${instruction.toLowerCase()} is not a valid change command`);
     switch (instruction) {
       case "CMD":
         out.Cmd = commandForm(rest);
+        cmdSet = true;
         break;
       case "ENTRYPOINT":
         out.Entrypoint = commandForm(rest);
+        // A new entrypoint drops the old CMD unless one was given with it (moby's dispatchEntrypoint).
+        if (!cmdSet) out.Cmd = null;
         break;
       case "ENV": {
         const env = out.Env ?? [];

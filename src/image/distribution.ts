@@ -122,7 +122,7 @@ export async function pull(
         await service.layers.register(await decompressed(blob.pipe(counter)), i ? chains[i - 1] : undefined, diffIds[i]);
         emit({ status: "Pull complete", id });
       }
-      size += service.layers.get(chains[i]!).size;
+      size += service.layers.contentSize(chains[i]!);
     }
     return { diffIds, size, config };
   };

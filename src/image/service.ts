@@ -81,6 +81,7 @@ export class ImageService {
    * the record and tags it. `layers` are blobs already in the content store
    * with their diff IDs, bottom first.
    */
+  /** An image of `config` over `layers` (each with its content size: the image's Size is their sum, as Docker counts it). */
   commitImage(config: ImageConfig, layers: { diffId: string; blob?: Descriptor; size: number }[], options: { tag?: string; parent?: string; source: ImageRecord["source"] }): Promise<ImageRecord> {
     const bytes = Buffer.from(JSON.stringify(config));
     return this.content.ingest({}, bytes).then((info) => {
@@ -103,7 +104,7 @@ export class ImageService {
    * Stores one layer given as a tar (plain or compressed): the blob as it
    * came in the content store, the extracted layer in the layer store.
    */
-  async addLayer(input: Readable, parentChain: string | undefined, progress?: (bytes: number) => void): Promise<{ diffId: string; blob: Descriptor; size: number; chainId: string }> {
+  async addLayer(input: Readable, parentChain: string | undefined, progress?: (bytes: number) => void): Promise<{ diffId: string; blob: Descriptor; size: number; contentSize: number; chainId: string }> {
     const { compression, stream } = await sniffCompression(input);
     // One pass: the bytes go to the content store as they are, and decompressed into the layer store.
     const toBlob = new PassThrough();
@@ -149,6 +150,7 @@ export class ImageService {
       diffId: layer.diffId,
       blob: { mediaType: layerMediaType(compression, false), digest: blob.digest, size: blob.size },
       size: layer.size,
+      contentSize: layer.contentSize ?? layer.size,
       chainId: layer.chainId,
     };
   }
@@ -170,7 +172,7 @@ export class ImageService {
       docker_version: "hako",
     };
     if (options.message) config.comment = options.message;
-    return this.commitImage(config, [layer], { tag: options.tag, source: "import" });
+    return this.commitImage(config, [{ ...layer, size: layer.contentSize }], { tag: options.tag, source: "import" });
   }
 
   // ---------------------------------------------------------------- reading
@@ -249,7 +251,7 @@ export class ImageService {
     const history: History[] = config.history?.length ? config.history : config.rootfs.diff_ids.map(() => ({}));
     const layerSizes = record.layers.map((l, i) => {
       const chain = chainIds(record.layers.slice(0, i + 1).map((x) => x.diffId)).at(-1)!;
-      return this.layers.has(chain) ? this.layers.get(chain).size : (l.blob?.size ?? 0);
+      return this.layers.has(chain) ? this.layers.contentSize(chain) : (l.blob?.size ?? 0);
     });
     let layer = 0;
     const items: HistoryResponseItem[] = history.map((h) => ({
@@ -384,7 +386,7 @@ export class ImageService {
 
   /** Bytes the images' layers take (system df). */
   usage(): number {
-    return this.layers.list().reduce((n, l) => n + l.size, 0);
+    return this.layers.list().reduce((n, l) => n + (l.contentSize ?? l.size), 0);
   }
 
   /**

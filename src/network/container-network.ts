@@ -273,15 +273,17 @@ export function hostsFile(svc: NetworkService, input: Pick<ContainerNetworkInput
   return hostsText(eps.find((e) => e.IPAddress)?.IPAddress, input);
 }
 
-function hostsText(ip: string | undefined, input: Pick<ContainerNetworkInput, "hostname" | "domainname" | "extraHosts">): string {
+/** /etc/hosts for a container at `ip` (none: no line of its own). */
+export function hostsText(ip: string | undefined, input: Pick<ContainerNetworkInput, "hostname" | "domainname" | "extraHosts">): string {
   let text = HOSTS_PREAMBLE;
   if (ip) {
     const fqdn = input.domainname ? `${input.hostname}.${input.domainname} ${input.hostname}` : input.hostname;
     text += `${ip}\t${fqdn}\n`;
   }
   for (const extra of input.extraHosts ?? []) {
-    const i = extra.lastIndexOf(":");
-    if (i > 0) text += `${extra.slice(i + 1)}\t${extra.slice(0, i)}\n`;
+    // "name:ip" (or "name=ip"): the name has no colon, an IPv6 address has several, maybe in brackets.
+    const i = extra.search(/[:=]/);
+    if (i > 0) text += `${extra.slice(i + 1).replace(/^\[(.*)\]$/, "$1")}\t${extra.slice(0, i)}\n`;
   }
   return text;
 }

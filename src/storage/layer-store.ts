@@ -24,6 +24,8 @@ export interface LayerRecord {
   parent?: string;
   /** Bytes of the uncompressed layer tar. */
   size: number;
+  /** Docker's size of the layer: its files' and symlinks' bytes (absent in records older than it: then the tar's). */
+  contentSize?: number;
 }
 
 /** The snapshot key of a layer: its chain ID's hex. */
@@ -73,6 +75,12 @@ export class LayerStore {
     }
   }
 
+  /** The layer's size as Docker shows it (images, history, df): its files' bytes, not its tar's. */
+  contentSize(chainId: string): number {
+    const rec = this.get(chainId);
+    return rec.contentSize ?? rec.size;
+  }
+
   list(): LayerRecord[] {
     return readdirSync(this.root)
       .filter((f) => f.endsWith(".json"))
@@ -105,8 +113,7 @@ export class LayerStore {
       }
       // chainId(parent, diff) = sha256(parent + " " + diff): the parent's chain stands for the whole stack below.
       const chainId = parent ? chainIds([parent, diffId]).at(-1)! : diffId;
-      // Docker's layer size: the files' bytes, not the tar's (no headers, no directories).
-      const record: LayerRecord = { chainId, diffId, parent, size: applied.bytes };
+      const record: LayerRecord = { chainId, diffId, parent, size: digesting.bytes, contentSize: applied.bytes };
       if (this.has(chainId)) {
         await this.snapshotter.remove(tmp); // registered meanwhile by someone else
         return this.get(chainId);

@@ -28,11 +28,11 @@ interface Entry {
 }
 
 /** A tar made of `entries` (files with data, directories, symlinks). */
-function makeTar(entries: { name: string; type?: "file" | "directory" | "symlink"; data?: string; linkname?: string; mode?: number }[]): Promise<Buffer> {
+function makeTar(entries: { name: string; type?: "file" | "directory" | "symlink"; data?: string; linkname?: string; mode?: number; uid?: number }[]): Promise<Buffer> {
   const pack = tarStream.pack();
   for (const e of entries) {
     const type = e.type ?? "file";
-    if (type === "file") pack.entry({ name: e.name, type, mode: e.mode ?? 0o644, uid: 0, gid: 0 }, e.data ?? "");
+    if (type === "file") pack.entry({ name: e.name, type, mode: e.mode ?? 0o644, uid: e.uid ?? 0, gid: e.uid ?? 0 }, e.data ?? "");
     else pack.entry({ name: e.name, type, mode: e.mode ?? 0o755, uid: 0, gid: 0, ...(e.linkname ? { linkname: e.linkname } : {}) });
   }
   pack.finalize();
@@ -247,22 +247,24 @@ describe(`archive API on ${driver}: docker cp, export, diff, commit`, { skip: is
     });
   }
 
-  test("copyUIDGID gives the files the container's user", async () => {
-    const id = await create("auser", ["true"], { User: "daemon" });
-    const tar = await makeTar([{ name: "owned", data: "x" }]);
-    let r = await rawRequest(d.socket, "PUT", `/containers/${id}/archive?path=/tmp&copyUIDGID=1`, tar);
-    assert.equal(r.status, 200, r.body.toString());
-    r = await rawRequest(d.socket, "GET", `/containers/${id}/archive?path=/tmp/owned`);
-    const extract = tarStream.extract();
-    const uid = await new Promise<number>((resolve) => {
-      extract.on("entry", (h, s, next) => {
-        resolve(h.uid ?? -1);
-        s.resume();
-        next();
+  test("copyUIDGID gives the files the container's user; without a user the archive's owners stay (moby's tarCopyOptions)", async () => {
+    const ownerAfterPut = async (id: string): Promise<number> => {
+      const tar = await makeTar([{ name: "owned", data: "x", uid: 1234 }]);
+      let r = await rawRequest(d.socket, "PUT", `/containers/${id}/archive?path=/tmp&copyUIDGID=1`, tar);
+      assert.equal(r.status, 200, r.body.toString());
+      r = await rawRequest(d.socket, "GET", `/containers/${id}/archive?path=/tmp/owned`);
+      const extract = tarStream.extract();
+      return new Promise<number>((resolve) => {
+        extract.on("entry", (h, s, next) => {
+          resolve(h.uid ?? -1);
+          s.resume();
+          next();
+        });
+        extract.end(r.body);
       });
-      extract.end(r.body);
-    });
-    assert.equal(uid, 1);
+    };
+    assert.equal(await ownerAfterPut(await create("auser", ["true"], { User: "daemon" })), 1);
+    assert.equal(await ownerAfterPut(await create("anouser", ["true"])), 1234);
   });
 
   test("volumes and binds of a stopped container: written and read in place, read-only refused", async () => {

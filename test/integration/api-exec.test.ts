@@ -186,6 +186,10 @@ describe("exec API", { skip: isRoot ? false : "needs root (namespaces, cgroups, 
     assert.equal(named.stdout, "65534\n65534\n");
     const override = await run(["sh", "-c", "echo $CENV"], { Env: ["CENV=overridden"] });
     assert.equal(override.stdout, "overridden\n");
+    // HOME as runc sets it: the exec user's home from passwd, / without an entry.
+    assert.equal((await run(["sh", "-c", "echo $HOME"], {})).stdout, "/root\n");
+    assert.equal((await run(["sh", "-c", "echo $HOME"], { User: "nobody" })).stdout, "/home\n");
+    assert.equal((await run(["sh", "-c", "echo $HOME"], { User: "4321" })).stdout, "/\n");
   });
 
   test("the user is looked up at start: /etc/passwd changed after create counts; a restart between create and start too", async () => {

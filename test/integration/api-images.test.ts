@@ -211,7 +211,7 @@ describe("api: images", { skip }, () => {
     assert.equal(JSON.parse(digest.body.toString()).message, "cannot import digest reference");
     const change = await rawRequest(d.socket, "POST", `/images/create?fromSrc=-&changes=${enc("RUN true")}`, rootfsTar());
     assert.equal(change.status, 400, change.body.toString());
-    assert.equal(JSON.parse(change.body.toString()).message, "RUN is not a valid change command");
+    assert.equal(JSON.parse(change.body.toString()).message, "run is not a valid change command");
     const neither = await d.request("POST", "/images/create");
     assert.equal(neither.status, 400);
   });

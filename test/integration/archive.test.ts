@@ -131,9 +131,11 @@ async function buildSeedImages(): Promise<SeedImages> {
   const bbLayers = busybox.layers.map((l, i) => ({
     diffId: l.diffId,
     blob: l.blob,
-    size: service.layers.get(chainIds(busybox.layers.slice(0, i + 1).map((x) => x.diffId)).at(-1)!).size,
+    size: service.layers.contentSize(chainIds(busybox.layers.slice(0, i + 1).map((x) => x.diffId)).at(-1)!),
   }));
   const top = (r: ImageRecord): string => chainIds(r.layers.map((l) => l.diffId)).at(-1)!;
+  // An image's Size counts its layers' content, as Docker's does.
+  const sized = <T extends { contentSize: number }>(l: T) => ({ ...l, size: l.contentSize });
 
   const passwordLayer = buildTar([{ name: "password.txt", data: "top.secret\n", mode: 0o644, mtime: 1_620_748_210 }]);
   const whiteoutLayer = buildTar([{ name: ".wh.password.txt", data: "", mode: 0o644, mtime: 1_620_748_211 }]);
@@ -145,7 +147,7 @@ async function buildSeedImages(): Promise<SeedImages> {
     rootfs: { type: "layers", diff_ids: [...bbConfig.rootfs.diff_ids, l2.diffId] },
     history: [...(bbConfig.history ?? []), { created: "2021-05-11T15:50:10.495312977Z", created_by: '/bin/sh -c echo "top.secret" > /password.txt' }],
   };
-  const withPassword = await service.commitImage(configA, [...bbLayers, l2], { tag: "myring:with-password", parent: busybox.id, source: "build" });
+  const withPassword = await service.commitImage(configA, [...bbLayers, sized(l2)], { tag: "myring:with-password", parent: busybox.id, source: "build" });
 
   const l3 = await service.addLayer(Readable.from([whiteoutLayer]), l2.chainId);
   const configB: ImageConfig = {
@@ -154,7 +156,7 @@ async function buildSeedImages(): Promise<SeedImages> {
     rootfs: { type: "layers", diff_ids: [...configA.rootfs.diff_ids, l3.diffId] },
     history: [...configA.history!, { created: "2021-05-11T15:50:11.067783811Z", created_by: "/bin/sh -c rm /password.txt" }],
   };
-  const myring = await service.commitImage(configB, [...bbLayers, l2, l3], { tag: "myring:latest", parent: withPassword.id, source: "build" });
+  const myring = await service.commitImage(configB, [...bbLayers, sized(l2), sized(l3)], { tag: "myring:latest", parent: withPassword.id, source: "build" });
 
   const note = buildTar([{ name: "note.txt", data: "twice\n", mtime: 1_700_000_000 }]);
   const n1 = await service.addLayer(Readable.from([note]), top(busybox));
@@ -166,7 +168,7 @@ async function buildSeedImages(): Promise<SeedImages> {
     rootfs: { type: "layers", diff_ids: [...bbConfig.rootfs.diff_ids, n1.diffId, n2.diffId] },
     history: [...(bbConfig.history ?? []), { created_by: "note" }, { created_by: "note again" }],
   };
-  const dup = await service.commitImage(configD, [...bbLayers, n1, n2], { tag: "dup:latest", parent: busybox.id, source: "build" });
+  const dup = await service.commitImage(configD, [...bbLayers, sized(n1), sized(n2)], { tag: "dup:latest", parent: busybox.id, source: "build" });
   return { service, busybox, withPassword, myring, dup, passwordLayer, whiteoutLayer };
 }
 

@@ -54,8 +54,9 @@ describe("layer store", { skip }, () => {
     const { layers } = service;
     const base = tarOf([{ name: "etc/", type: "dir" }, { name: "etc/os-release", data: "ID=test\n" }]);
     const rec = await layers.register(streamOf(base), undefined, sha256(base));
-    // Docker's size: the files' bytes ("ID=test\n"), not the tar's.
-    assert.deepEqual(rec, { chainId: sha256(base), diffId: sha256(base), parent: undefined, size: 8 });
+    // The tar's bytes (what save and push send), and Docker's size: the files' ("ID=test\n").
+    assert.deepEqual(rec, { chainId: sha256(base), diffId: sha256(base), parent: undefined, size: base.length, contentSize: 8 });
+    assert.equal(layers.contentSize(rec.chainId), 8);
     assert.ok(layers.has(rec.chainId));
     assert.equal(layers.snapshotter.stat(layerKey(rec.chainId)).kind, "committed");
 

@@ -133,7 +133,8 @@ describe("the default container equals dockerLikeSpec", () => {
     );
     const want = dockerLikeSpec(["sh", "-c", "true"], "test");
     assert.deepEqual(s.process!.capabilities, want.process!.capabilities);
-    assert.deepEqual(s.process!.env, want.process!.env);
+    // HOME is runc's, set in the process when the environment has none: hakod puts it in the spec.
+    assert.deepEqual(s.process!.env, [...want.process!.env!, "HOME=/root"]);
     assert.deepEqual(s.process!.args, want.process!.args);
     assert.equal(s.process!.cwd, want.process!.cwd);
     assert.equal(s.process!.terminal, want.process!.terminal);
@@ -249,12 +250,12 @@ describe("environment, working directory, terminal", () => {
       config: { Cmd: ["sh"], Env: ["B=3", "C=4"] },
       imageConfig: { Env: ["PATH=/custom/bin", "A=1", "B=2"] },
     });
-    assert.deepEqual(s.process!.env, ["PATH=/custom/bin", `HOSTNAME=${ID.slice(0, 12)}`, "B=3", "C=4", "A=1"]);
+    assert.deepEqual(s.process!.env, ["PATH=/custom/bin", `HOSTNAME=${ID.slice(0, 12)}`, "B=3", "C=4", "A=1", "HOME=/root"]);
   });
 
   it("default PATH when neither sets one; TERM=xterm with a tty; HOSTNAME can be overridden", () => {
     const s = spec({ config: { Cmd: ["sh"], Tty: true, Env: ["HOSTNAME=mine"] }, imageConfig: {} });
-    assert.deepEqual(s.process!.env, [DEFAULT_PATH_ENV, "HOSTNAME=mine", "TERM=xterm"]);
+    assert.deepEqual(s.process!.env, [DEFAULT_PATH_ENV, "HOSTNAME=mine", "TERM=xterm", "HOME=/root"]);
     assert.equal(s.process!.terminal, true);
   });
 
@@ -280,15 +281,15 @@ describe("environment, working directory, terminal", () => {
 
 describe("users", () => {
   it("numeric and named users, groups, supplementary groups", () => {
-    assert.deepEqual(resolveUser("", ROOTFS), { uid: 0, gid: 0, additionalGids: [0, 10] });
-    assert.deepEqual(resolveUser("nobody", ROOTFS), { uid: 65534, gid: 65534, additionalGids: [65534, 2000] });
-    assert.deepEqual(resolveUser("app", ROOTFS), { uid: 1000, gid: 1000, additionalGids: [1000, 2000] });
-    assert.deepEqual(resolveUser("1000", ROOTFS), { uid: 1000, gid: 1000, additionalGids: [1000, 2000] });
-    assert.deepEqual(resolveUser("4321", ROOTFS), { uid: 4321, gid: 0, additionalGids: [0] });
-    assert.deepEqual(resolveUser("4321:4322", ROOTFS), { uid: 4321, gid: 4322, additionalGids: [4322] });
-    assert.deepEqual(resolveUser("app:nogroup", ROOTFS), { uid: 1000, gid: 65534, additionalGids: [65534] });
-    assert.deepEqual(resolveUser("app:0", ROOTFS), { uid: 1000, gid: 0, additionalGids: [0] });
-    assert.deepEqual(resolveUser("app", ROOTFS, ["wheel", "4242", "2000"]), { uid: 1000, gid: 1000, additionalGids: [1000, 2000, 10, 4242, 2000] });
+    assert.deepEqual(resolveUser("", ROOTFS), { uid: 0, gid: 0, additionalGids: [0, 10], home: "/root" });
+    assert.deepEqual(resolveUser("nobody", ROOTFS), { uid: 65534, gid: 65534, additionalGids: [65534, 2000], home: "/nonexistent" });
+    assert.deepEqual(resolveUser("app", ROOTFS), { uid: 1000, gid: 1000, additionalGids: [1000, 2000], home: "/home/app" });
+    assert.deepEqual(resolveUser("1000", ROOTFS), { uid: 1000, gid: 1000, additionalGids: [1000, 2000], home: "/home/app" });
+    assert.deepEqual(resolveUser("4321", ROOTFS), { uid: 4321, gid: 0, additionalGids: [0], home: "/" });
+    assert.deepEqual(resolveUser("4321:4322", ROOTFS), { uid: 4321, gid: 4322, additionalGids: [4322], home: "/" });
+    assert.deepEqual(resolveUser("app:nogroup", ROOTFS), { uid: 1000, gid: 65534, additionalGids: [65534], home: "/home/app" });
+    assert.deepEqual(resolveUser("app:0", ROOTFS), { uid: 1000, gid: 0, additionalGids: [0], home: "/home/app" });
+    assert.deepEqual(resolveUser("app", ROOTFS, ["wheel", "4242", "2000"]), { uid: 1000, gid: 1000, additionalGids: [1000, 2000, 10, 4242, 2000], home: "/home/app" });
   });
 
   it("Docker's errors for names that do not exist", () => {
@@ -297,8 +298,8 @@ describe("users", () => {
     throwsWith(() => resolveUser("app", ROOTFS, ["ghosts"]), "Unable to find group ghosts: no matching entries in group file");
     const empty = tempDir();
     throwsWith(() => resolveUser("nobody", empty), "unable to find user nobody: no matching entries in passwd file");
-    assert.deepEqual(resolveUser("7:8", empty), { uid: 7, gid: 8, additionalGids: [8] });
-    assert.deepEqual(resolveUser("", empty), { uid: 0, gid: 0, additionalGids: [0] });
+    assert.deepEqual(resolveUser("7:8", empty), { uid: 7, gid: 8, additionalGids: [8], home: "/" });
+    assert.deepEqual(resolveUser("", empty), { uid: 0, gid: 0, additionalGids: [0], home: "/" });
   });
 
   it("the spec's user comes from Config.User, else the image's", () => {
@@ -306,6 +307,14 @@ describe("users", () => {
     assert.deepEqual(spec({ config: { Cmd: ["sh"], User: "nobody" }, imageConfig: { User: "app" } }).process!.user.uid, 65534);
     assert.deepEqual(spec({ hostConfig: { GroupAdd: ["daemon"] } }).process!.user.additionalGids, [0, 10, 1]);
     throwsWith(() => spec({ config: { Cmd: ["sh"], User: "ghost" } }), "unable to find user ghost: no matching entries in passwd file");
+  });
+
+  it("HOME is the user's home from passwd, / without an entry, unless the environment sets it (runc's setupUser)", () => {
+    const env = (config: object) => spec({ config: { Cmd: ["sh"], ...config } }).process!.env!.filter((e) => e.startsWith("HOME="));
+    assert.deepEqual(env({}), ["HOME=/root"]);
+    assert.deepEqual(env({ User: "app" }), ["HOME=/home/app"]);
+    assert.deepEqual(env({ User: "4321" }), ["HOME=/"]);
+    assert.deepEqual(env({ User: "app", Env: ["HOME=/srv"] }), ["HOME=/srv"]);
   });
 
   it("/etc/passwd is read inside the rootfs even through absolute or escaping links", () => {
@@ -316,7 +325,7 @@ describe("users", () => {
     symlinkSync("/real/passwd", join(root, "etc/passwd"));
     writeFileSync(join(root, "real/group"), "svcgrp:x:654:\nteam:x:700:svc\n");
     symlinkSync("../../../../../../real/group", join(root, "etc/group"));
-    assert.deepEqual(resolveUser("svc", root), { uid: 321, gid: 654, additionalGids: [654, 700] });
+    assert.deepEqual(resolveUser("svc", root), { uid: 321, gid: 654, additionalGids: [654, 700], home: "/" });
     assert.equal(resolveInRoot(root, "/etc/group"), join(root, "real/group"));
     symlinkSync("/etc/loop", join(root, "etc/loop"));
     throwsWith(() => resolveInRoot(root, "/etc/loop"), /too many levels of symbolic links/);

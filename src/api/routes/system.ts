@@ -363,7 +363,7 @@ function imagesUsage(images: ImageService, containers: ContainerService): ImageS
     for (const c of chainsOf.get(s.Id) ?? []) {
       if ((imagesPerChain.get(c) ?? 0) < 2) continue;
       try {
-        shared += images.layers.get(c).size;
+        shared += images.layers.contentSize(c);
       } catch {
         // a layer record gone missing counts as nothing shared
       }

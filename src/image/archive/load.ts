@@ -459,7 +459,7 @@ async function storeImage(service: ImageService, plan: ImagePlan, progress?: Pro
       src.on("error", (err) => counter.destroy(err));
       await service.layers.register(decompress(src.pipe(counter), l.compression!), chains[i - 1], l.diffId);
     }
-    size += l.size!;
+    size += service.layers.contentSize(chain);
     const mediaType = l.mediaType ?? layerMediaType(l.compression!, false);
     layers.push({ diffId: l.diffId, blob: { mediaType, digest: blob.digest, size: blob.size } });
   }
