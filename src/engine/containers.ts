@@ -22,6 +22,7 @@ import { planContainer } from "../runtime/plan.ts";
 import { parseSignal, withDeviceRules } from "../runtime/runtime.ts";
 import { processStartTime } from "../runtime/state.ts";
 import type {
+  ContainerConfig,
   ContainerCreateRequest,
   ContainerCreateResponse,
   ContainerInspectResponse,
@@ -222,6 +223,7 @@ export class ContainerService {
   async create(body: ContainerCreateRequest, options: { name?: string } = {}): Promise<ContainerCreateResponse> {
     const { HostConfig: hostConfigIn, NetworkingConfig: networking, ...config } = body;
     if (!config.Image) throw new InvalidArgumentError("config.Image: no image specified");
+    checkRequest(config, hostConfigIn);
     if (this.opts.networks && !config.NetworkDisabled) checkNetworkMode(this.opts.networks, hostConfigIn?.NetworkMode, networking);
     const image = this.images.resolve(config.Image);
     const imageConfig = this.images.config(image);
@@ -234,6 +236,9 @@ export class ContainerService {
         "etc/hosts": "",
         "etc/hostname": "",
         "etc/resolv.conf": "",
+        // Docker's init layer has them too: tools look for /.dockerenv to know they run in a container.
+        ".dockerenv": "",
+        "etc/mtab": { symlink: "/proc/mounts" },
       });
       const result = this.specFor(id, name, { ...config, Image: config.Image }, hostConfigIn ?? {}, image.id, imageConfig.config ?? {}, false);
       const record: ContainerRecord = {
@@ -1264,6 +1269,18 @@ function matchesFilters(c: ContainerRecord, f: Record<string, string[]>, svc: Co
     if (!f.health.includes(h)) return false;
   }
   return true;
+}
+
+/** moby's verifyContainerSettings on the request as given (before the defaults fill the hostname in). */
+function checkRequest(config: ContainerConfig, hostConfig: HostConfig | undefined): void {
+  if (hostConfig?.UTSMode === "host" && config.Hostname) throw new InvalidArgumentError("conflicting options: hostname and the UTS mode");
+  if (config.StopSignal) {
+    try {
+      parseSignal(config.StopSignal);
+    } catch {
+      throw new InvalidArgumentError(`Invalid signal: ${config.StopSignal}`);
+    }
+  }
 }
 
 /** Go's regexp.MatchString as moby's filters use it: a pattern that does not compile matches nothing. */

@@ -21,12 +21,28 @@ export interface LogReadOptions {
   tail?: number;
   /** Unix seconds (fractions allowed): entries at or after. */
   since?: number;
-  /** Unix seconds: entries before. */
+  /** Unix seconds: entries at or before (when follow stops). */
   until?: number;
+  /** The same instant exactly, in nanoseconds (the entries' own precision): entries at or before. */
+  untilNanos?: bigint;
   follow?: boolean;
   signal?: AbortSignal;
   /** Follow stops once this resolves and the file has no more to give (the container exited). */
   stopped?: Promise<unknown>;
+}
+
+/** Nanoseconds since the epoch of unix seconds given as text ("1795532745.708970886"), exact. */
+export function secondsTextToNanos(text: string): bigint {
+  const m = /^(-?\d+)(?:\.(\d{1,9})\d*)?$/.exec(text.trim());
+  if (!m) return BigInt(Math.round(Number(text) * 1e9));
+  return BigInt(m[1]!) * 1_000_000_000n + BigInt((m[2] ?? "").padEnd(9, "0"));
+}
+
+/** Nanoseconds since the epoch of an entry's RFC 3339 timestamp, exact. */
+function nanosOf(entry: LogEntry): bigint {
+  const m = /^(.*?)(?:\.(\d{1,9}))?Z$/.exec(entry.time);
+  if (!m) return BigInt(Date.parse(entry.time)) * 1_000_000n;
+  return BigInt(Date.parse(`${m[1]}Z`)) * 1_000_000n + BigInt((m[2] ?? "").padEnd(9, "0"));
 }
 
 /** Seconds since the epoch of an RFC 3339 nanosecond timestamp, keeping sub-millisecond order. */
@@ -73,7 +89,9 @@ function wanted(e: LogEntry, o: LogReadOptions): boolean {
   if (e.stream === "stdout" && o.stdout === false) return false;
   if (e.stream === "stderr" && o.stderr === false) return false;
   if (o.since !== undefined && timeOf(e) < o.since) return false;
-  if (o.until !== undefined && timeOf(e) >= o.until) return false;
+  // A line at `until` itself is shown (moby's After), compared to the nanosecond.
+  const until = o.untilNanos ?? (o.until !== undefined ? BigInt(Math.round(o.until * 1e9)) : undefined);
+  if (until !== undefined && nanosOf(e) > until) return false;
   return true;
 }
 

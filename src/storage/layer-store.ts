@@ -15,7 +15,7 @@ import { writeFileAtomic } from "../common/fs.ts";
 import { DigestingStream, digestHex } from "../image/digest.ts";
 import { chainIds } from "../image/ids.ts";
 import { extractLayer } from "../native/tools.ts";
-import { writeLayerFiles } from "./snapshot-common.ts";
+import { writeLayerFiles, type LayerFile } from "./snapshot-common.ts";
 import type { Mount, Snapshotter } from "./snapshotter.ts";
 
 export interface LayerRecord {
@@ -172,7 +172,7 @@ export class LayerStore {
    * content: /etc/hosts, /etc/hostname, /etc/resolv.conf placeholders) on
    * top of the image, and the writable layer above it. Returns its mounts.
    */
-  async createContainerLayer(id: string, image: string | undefined, initFiles: Record<string, string>): Promise<Mount[]> {
+  async createContainerLayer(id: string, image: string | undefined, initFiles: Record<string, LayerFile>): Promise<Mount[]> {
     const init = `${id}-init`;
     const parent = image ? layerKey(image) : undefined;
     if (this.snapshotter.createLayer) {

@@ -18,7 +18,7 @@ import { ConflictError, NotFoundError } from "../common/errors.ts";
 import { Trash } from "../common/trash.ts";
 import { createLayerTar } from "../native/tools.ts";
 import type { Mount, SnapshotInfo, Snapshotter } from "./snapshotter.ts";
-import { checkKey, diskUsage, writeLayerFiles } from "./snapshot-common.ts";
+import { checkKey, diskUsage, writeLayerFiles, type LayerFile } from "./snapshot-common.ts";
 
 const LINK_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -73,7 +73,7 @@ export class Overlay2Snapshotter implements Snapshotter {
     return this.mounts(key);
   }
 
-  async createLayer(name: string, parent: string | undefined, files: Record<string, string>): Promise<void> {
+  async createLayer(name: string, parent: string | undefined, files: Record<string, LayerFile>): Promise<void> {
     this.make(name, parent, ["diff"], (dir) => {
       writeLayerFiles(path.join(dir, "diff"), files);
       writeFileSync(path.join(dir, "committed"), "");

@@ -1,5 +1,5 @@
 /** Pieces every snapshotter needs. */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 import { InvalidArgumentError } from "../common/errors.ts";
@@ -12,13 +12,17 @@ export function checkKey(key: string): string {
   return key;
 }
 
-/** Writes `files` (relative path → content) under dir; none may lead outside it. */
-export function writeLayerFiles(dir: string, files: Record<string, string>): void {
+/** What an init layer holds at a path: a file's content, or a symlink. */
+export type LayerFile = string | { symlink: string };
+
+/** Writes `files` (relative path → content or symlink) under dir; none may lead outside it. */
+export function writeLayerFiles(dir: string, files: Record<string, LayerFile>): void {
   for (const [rel, content] of Object.entries(files)) {
     const target = path.join(dir, rel);
     if (!target.startsWith(`${dir}/`)) throw new InvalidArgumentError(`init file ${rel} is outside the layer`);
     mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });
-    writeFileSync(target, content, { mode: 0o644 });
+    if (typeof content === "string") writeFileSync(target, content, { mode: 0o644 });
+    else symlinkSync(content.symlink, target);
   }
 }
 

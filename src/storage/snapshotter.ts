@@ -5,6 +5,7 @@
  * mount namespace does the mounting (src/runtime/plan.ts rootfsMount).
  */
 import type { Readable } from "node:stream";
+import type { LayerFile } from "./snapshot-common.ts";
 
 export interface Mount {
   type: string;
@@ -36,7 +37,7 @@ export interface Snapshotter {
    * and commit would make with three times the file operations (a
    * container's init layer, at every create).
    */
-  createLayer?(name: string, parent: string | undefined, files: Record<string, string>): Promise<void>;
+  createLayer?(name: string, parent: string | undefined, files: Record<string, LayerFile>): Promise<void>;
   mounts(key: string): Mount[];
   /**
    * Removes a snapshot; refused while another is built on it. `childless`:

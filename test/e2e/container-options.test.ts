@@ -168,6 +168,8 @@ describe("container options seen from inside", { skip }, () => {
     // On a network the container's address names it; with none only localhost does, as with Docker.
     const out = inside(["--network", "bridge", "-h", "named-host", "--add-host", "extra.test:10.1.2.3"], "cat /etc/hostname; grep named-host /etc/hosts; grep extra.test /etc/hosts; test -s /etc/resolv.conf && echo resolv");
     assert.match(out, /^named-host\n\d+\.\d+\.\d+\.\d+\s+named-host\n10\.1\.2\.3\s+extra\.test\nresolv\n$/);
+    // Docker's init layer: /.dockerenv, /etc/mtab -> /proc/mounts; and HOME as runc sets it.
+    assert.equal(inside([], "test -f /.dockerenv && readlink /etc/mtab && echo $HOME"), "/proc/mounts\n/root\n");
   });
 
   test("Docker's errors: no command, a missing executable (127), one that is not executable (126)", () => {

@@ -219,6 +219,12 @@ describe("containers API", { skip: isRoot ? false : "needs root (namespaces, cgr
     assert.deepEqual(demux(await rawGet(`/containers/${id}/logs?stdout=1&tail=1`)), { stdout: "out2\n", stderr: "" });
     const stamped = demux(await rawGet(`/containers/${id}/logs?stdout=1&timestamps=1`)).stdout;
     assert.match(stamped, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z out1\n/);
+    // details: the (empty) attributes and a space before each line, as moby's reader.
+    assert.equal(demux(await rawGet(`/containers/${id}/logs?stdout=1&details=1&tail=1`)).stdout, " out2\n");
+    // until is inclusive to the nanosecond (the docker CLI sends seconds.nanoseconds).
+    const first = /^(\S+) out1/.exec(stamped)![1]!;
+    const [secs, frac = "0"] = [String(Date.parse(first.replace(/\.\d+Z$/, "Z")) / 1000), /\.(\d+)Z$/.exec(first)?.[1]];
+    assert.equal(demux(await rawGet(`/containers/${id}/logs?stdout=1&until=${secs}.${frac.padEnd(9, "0")}`)).stdout, "out1\n");
     assert.equal(demux(await rawGet(`/containers/${id}/logs?stdout=1&since=${Math.floor(Date.now() / 1000) + 60}`)).stdout, "");
     const none = await d.request("GET", `/containers/${id}/logs`);
     assert.equal(none.status, 400);
@@ -528,6 +534,15 @@ describe("containers API", { skip: isRoot ? false : "needs root (namespaces, cgr
     await rm(a);
     await rm(b);
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("create refuses a hostname with the host's UTS namespace and a stop signal that is none", async () => {
+    const uts = await d.request("POST", "/containers/create", { body: { Image: "busybox", Cmd: ["true"], Hostname: "foo", HostConfig: { UTSMode: "host" } } });
+    assert.deepEqual([uts.status, uts.json().message], [400, "conflicting options: hostname and the UTS mode"]);
+    const sig = await d.request("POST", "/containers/create", { body: { Image: "busybox", Cmd: ["true"], StopSignal: "BOGUS" } });
+    assert.deepEqual([sig.status, sig.json().message], [400, "Invalid signal: BOGUS"]);
+    const rt = await create({ Cmd: ["true"], StopSignal: "SIGRTMIN+3" });
+    await rm(rt);
   });
 
   test("create: a pids limit of 0 or below is none at all (null), as moby's create route makes it", async () => {

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readLogs, type LogEntry } from "../../src/engine/logs.ts";
+import { readLogs, secondsTextToNanos, type LogEntry } from "../../src/engine/logs.ts";
 import { tempDirs } from "../helpers/temp.ts";
 
 const tempDir = tempDirs();
@@ -58,5 +58,17 @@ describe("readLogs", () => {
     const first = it.next();
     appendFileSync(file, entry("c\n"));
     assert.deepEqual(await drain(it, first), ["b\n"]);
+  });
+});
+
+describe("readLogs since/until", () => {
+  it("a line at `until` itself is shown, one a nanosecond later is not (moby's After)", async () => {
+    const file = logFile();
+    const at = (log: string, time: string): string => `${JSON.stringify({ log, stream: "stdout", time })}\n`;
+    writeFileSync(file, at("a\n", "2026-11-24T15:05:45.708970886Z") + at("b\n", "2026-11-24T15:05:45.708970887Z") + at("c\n", "2026-11-24T15:05:46.000000001Z"));
+    const untilNanos = secondsTextToNanos(`${Date.parse("2026-11-24T15:05:45Z") / 1000}.708970886`);
+    const out: string[] = [];
+    for await (const e of readLogs(file, { untilNanos })) out.push(e.log);
+    assert.deepEqual(out, ["a\n"]);
   });
 });

@@ -16,7 +16,7 @@
 import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError, errorMessage, withMessagePrefix } from "../../common/errors.ts";
 import type { ContainerRecord } from "../../engine/container-store.ts";
 import type { ContainerService } from "../../engine/containers.ts";
-import { readLogs, type LogReadOptions } from "../../engine/logs.ts";
+import { readLogs, secondsTextToNanos, type LogReadOptions } from "../../engine/logs.ts";
 import { statsResponse, type StatsSample } from "../../engine/stats.ts";
 import { top } from "../../engine/top.ts";
 import { parseSignal } from "../../runtime/runtime.ts";
@@ -315,7 +315,13 @@ async function containerLogs(call: ApiCall): Promise<void> {
   const tail = /^\d+$/.test(tailRaw) ? Number(tailRaw) : undefined;
   const follow = boolParam(call.query, "follow");
   const timestamps = boolParam(call.query, "timestamps");
-  const options: LogReadOptions = { stdout, stderr, tail, since: timestampParam(call, "since"), until: timestampParam(call, "until"), follow, signal: call.signal };
+  // details: the line's attributes (none are recorded here) and a space before it, as moby's reader writes them.
+  const details = boolParam(call.query, "details") ? " " : "";
+  const until = timestampParam(call, "until");
+  const options: LogReadOptions = { stdout, stderr, tail, since: timestampParam(call, "since"), until, follow, signal: call.signal };
+  // The docker CLI sends "seconds.nanoseconds": kept exact, a line at that instant is shown.
+  const untilRaw = call.query.get("until")?.trim() ?? "";
+  if (until !== undefined && /^\d+(\.\d+)?$/.test(untilRaw)) options.untilNanos = secondsTextToNanos(untilRaw);
   if (follow) options.stopped = notRunning(service, c, call.signal);
 
   const tty = Boolean(c.Config.Tty);
@@ -326,7 +332,7 @@ async function containerLogs(call: ApiCall): Promise<void> {
   res.flushHeaders();
   for await (const entry of readLogs(c.LogPath, options)) {
     if (call.signal.aborted || res.destroyed) return;
-    const line = timestamps ? `${entry.time} ${entry.log}` : entry.log;
+    const line = timestamps ? `${entry.time} ${details}${entry.log}` : `${details}${entry.log}`;
     if (!writeOutput(res, multiplexed, entry.stream === "stderr" ? StdStream.Stderr : StdStream.Stdout, Buffer.from(line))) await drained(res, call.signal);
   }
 }
