@@ -4,7 +4,7 @@
  * and one shim per running container. hakod may die and come back: the
  * shims keep the containers, and `init` finds them again.
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
 import type { Logger } from "../api/context.ts";
@@ -319,9 +319,17 @@ export class ContainerService {
       ...(mountPoints ? { mountPoints: Object.values(mountPoints) } : {}),
       volumesFrom: (ref) => Object.values(this.store.resolve(ref).MountPoints),
       containerPid: (ref) => {
-        const c = this.store.find(ref);
-        return c?.State.Running ? c.State.Pid : undefined;
+        const c = this.store.resolve(ref);
+        return c.State.Running ? c.State.Pid : undefined;
       },
+      ipcShmDir: (ref) => {
+        const donor = this.store.resolve(ref);
+        if (donor.HostConfig.IpcMode !== "shareable") {
+          throw new InvalidArgumentError(`can't join IPC of container ${donor.ID}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)`);
+        }
+        return shmDirOf(donor.ID);
+      },
+      ...(hostConfig.IpcMode === "shareable" ? { ownShmDir: shmDirOf(id) } : {}),
       initBinary: this.opts.initBinary,
       cgroupsPath: this.cgroupPath(id),
     });
@@ -367,6 +375,10 @@ export class ContainerService {
     }
     const image = this.images.images.get(c.Image);
     const imageConfig = image ? (this.images.config(image).config ?? {}) : {};
+    if (c.HostConfig.IpcMode === "shareable") {
+      mkdirSync(shmDirOf(c.ID), { recursive: true });
+      chmodSync(shmDirOf(c.ID), 0o1777);
+    }
     const result = this.specFor(c.ID, c.Name, c.Config, c.HostConfig, c.Image, imageConfig, true, c.MountPoints);
     const spec = result.spec;
     this.copyUpVolumes(c, spec);
@@ -815,6 +827,7 @@ export class ContainerService {
       await this.images.layers.removeContainerLayer(c.ID);
       await releaseSlirp(this.shimDir(c.ID)).catch(() => {});
       rmSync(this.shimDir(c.ID), { recursive: true, force: true });
+      rmSync(shmDirOf(c.ID), { recursive: true, force: true });
       this.store.remove(c.ID);
       this.specs.delete(c.ID);
       this.cgroups.delete(c.ID);
@@ -1269,6 +1282,16 @@ function matchesFilters(c: ContainerRecord, f: Record<string, string[]>, svc: Co
     if (!f.health.includes(h)) return false;
   }
   return true;
+}
+
+/**
+ * Where a shareable container's /dev/shm lives on the host: a directory on
+ * the host's own /dev/shm (memory, as Docker's per-container tmpfs), bound
+ * into it and into every container that joins its IPC namespace. Its
+ * --shm-size is not enforced there.
+ */
+function shmDirOf(id: string): string {
+  return `/dev/shm/hako-ipc-${id}`;
 }
 
 /** moby's verifyContainerSettings on the request as given (before the defaults fill the hostname in). */

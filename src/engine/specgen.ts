@@ -1345,6 +1345,10 @@ export interface SpecInput {
   volumesFrom?: (idOrName: string) => readonly MountPointRecord[];
   /** The pid of a running container ("container:<x>" namespace modes); undefined when it is not running. */
   containerPid?: (idOrName: string) => number | undefined;
+  /** The host directory of a shareable container's /dev/shm (--ipc container:<x>); throws Docker's refusal for one that is not shareable. */
+  ipcShmDir?: (idOrName: string) => string;
+  /** This container's own /dev/shm directory on the host, when its IpcMode is "shareable". */
+  ownShmDir?: string;
   /** Host path of hako-init, for --init. */
   initBinary?: string;
   cgroupsPath: string;
@@ -1423,12 +1427,15 @@ export function generateSpec(input: SpecInput): SpecResult {
   }
   const ipcMode = hostConfig.IpcMode ?? "private";
   const ipcRef = containerRef(ipcMode);
-  let ipcPid: string | undefined;
+  // A shareable container's /dev/shm is a host directory its joiners bind too (Docker's: a tmpfs under the container's dir).
+  let shmSource: string | undefined = ipcMode === "shareable" ? input.ownShmDir : undefined;
   if (ipcRef !== undefined) {
-    const p = joinPath(ipcRef, "ipc", "IPC namespace");
-    namespaces.set("ipc", { type: "ipc", path: p });
-    ipcPid = p.split("/")[2];
-  } else if (ipcMode === "host") namespaces.delete("ipc");
+    namespaces.set("ipc", { type: "ipc", path: joinPath(ipcRef, "ipc", "IPC namespace") });
+    shmSource = input.ipcShmDir?.(ipcRef);
+  } else if (ipcMode === "host") {
+    namespaces.delete("ipc");
+    shmSource = "/dev/shm";
+  }
   const pidMode = hostConfig.PidMode ?? "";
   const pidRef = containerRef(pidMode);
   if (pidRef !== undefined) namespaces.set("pid", { type: "pid", path: joinPath(pidRef, "pid", "PID namespace") });
@@ -1503,11 +1510,9 @@ export function generateSpec(input: SpecInput): SpecResult {
   for (const [dest, n] of network) {
     userMounts.push({ m: { destination: dest, type: "bind", source: n.source, options: ["rbind", ...(n.rw ? [] : ["ro"]), "rprivate"] }, dest });
   }
-  if (ipcMode === "host" || ipcPid) {
-    if (!mountPoints.some((m) => m.Destination === "/dev/shm")) {
-      const source = ipcMode === "host" ? "/dev/shm" : `/proc/${ipcPid}/root/dev/shm`;
-      userMounts.push({ m: { destination: "/dev/shm", type: "bind", source, options: ["rbind", "rprivate"] }, dest: "/dev/shm" });
-    }
+  if (shmSource && !mountPoints.some((m) => m.Destination === "/dev/shm")) {
+    const options = ipcMode === "host" ? ["rbind", "rprivate"] : ["rbind", "rprivate", "nosuid", "nodev", "noexec"];
+    userMounts.push({ m: { destination: "/dev/shm", type: "bind", source: shmSource, options }, dest: "/dev/shm" });
   }
   for (const t of tmpfs) {
     userMounts.push({ m: { destination: t.dest, type: "tmpfs", source: "tmpfs", options: tmpfsSpecOptions(t.data) }, dest: t.dest });
@@ -1526,7 +1531,7 @@ export function generateSpec(input: SpecInput): SpecResult {
     if (userDests.has(m.destination)) continue;
     if (mountDev && m.destination.startsWith("/dev/")) continue;
     if (m.destination === "/dev/shm") {
-      if (ipcMode === "none" || ipcMode === "host" || ipcPid) continue;
+      if (ipcMode === "none" || shmSource) continue;
       m.options = [...(m.options ?? []).filter((o) => !o.startsWith("size=")), `size=${hostConfig.ShmSize ?? DEFAULT_SHM_SIZE}`];
     }
     mounts.push(m);

@@ -100,6 +100,24 @@ describe("container options seen from inside", { skip }, () => {
     assert.match(denied.stderr, /can't set date: Operation not permitted/);
   });
 
+  test("--ipc container:<x> joins a shareable container's IPC namespace and /dev/shm; a private one is refused", () => {
+    const donor = hako(["run", "-d", "--network", "none", "--ipc", "shareable", "busybox", "sh", "-c", "echo shared > /dev/shm/note; sleep 1000"]).stdout.trim();
+    const priv = hako(["run", "-d", "--network", "none", "busybox", "sleep", "1000"]).stdout.trim();
+    try {
+      const donorIpc = hako(["exec", donor, "readlink", "/proc/self/ns/ipc"]).stdout;
+      assert.equal(inside(["--ipc", `container:${donor}`], "readlink /proc/self/ns/ipc; cat /dev/shm/note; echo back > /dev/shm/reply"), `${donorIpc}shared\n`);
+      assert.equal(hako(["exec", donor, "cat", "/dev/shm/reply"]).stdout, "back\n");
+      const refused = hako(["run", "--rm", "--network", "none", "--ipc", `container:${priv}`, "busybox", "true"]);
+      assert.equal(refused.status, 125);
+      assert.match(refused.stderr, /can't join IPC of container [0-9a-f]{64}: non-shareable IPC \(hint: use IpcMode:shareable for the donor container\)/);
+      const missing = hako(["run", "--rm", "--network", "none", "--ipc", "container:nosuch", "busybox", "true"]);
+      assert.match(missing.stderr, /No such container: nosuch/);
+    } finally {
+      hako(["rm", "-f", donor, priv]);
+    }
+    assert.ok(!existsSync(`/dev/shm/hako-ipc-${donor}`), "the shared /dev/shm goes with its container");
+  });
+
   test("--ulimit, --device, --ipc/--pid/--uts host", () => {
     assert.equal(inside(["--ulimit", "nofile=123:456"], "ulimit -n; ulimit -Hn"), "123\n456\n");
     assert.match(inside(["--device", "/dev/null:/dev/mynull"], "ls -l /dev/mynull; echo x > /dev/mynull && echo written"), /^c.*1,\s+3.*\/dev\/mynull\nwritten\n$/);

@@ -747,8 +747,11 @@ describe("namespaces", () => {
       { type: "network", path: "/proc/4242/ns/net" },
       { type: "ipc", path: "/proc/4242/ns/ipc" },
     ]);
-    const s = spec({ hostConfig: { IpcMode: "container:web" }, containerPid });
-    assert.equal(mountAt(s, "/dev/shm")!.source, "/proc/4242/root/dev/shm");
+    // /dev/shm: the shareable donor's host directory (a donor that is not shareable is refused by the lookup).
+    const s = spec({ hostConfig: { IpcMode: "container:web" }, containerPid, ipcShmDir: (ref: string) => `/dev/shm/hako-ipc-${ref}` });
+    assert.deepEqual(mountAt(s, "/dev/shm"), { destination: "/dev/shm", type: "bind", source: "/dev/shm/hako-ipc-web", options: ["rbind", "rprivate", "nosuid", "nodev", "noexec"] });
+    const own = spec({ hostConfig: { IpcMode: "shareable" }, ownShmDir: "/dev/shm/hako-ipc-me" });
+    assert.equal(mountAt(own, "/dev/shm")!.source, "/dev/shm/hako-ipc-me");
     throwsWith(() => types({ PidMode: "container:stopped" }, { containerPid }), "container stopped is not running", "ERR_CONFLICT");
     throwsWith(() => types({ NetworkMode: "container:nope" }, { containerPid }), "No such container: nope", "ERR_INVALID_ARGUMENT");
     throwsWith(() => types({ NetworkMode: "container:test" }, { containerPid }), "cannot join own network namespace");
