@@ -193,7 +193,7 @@ export class VolumeStore {
       Labels: { ...meta.Labels },
       Mountpoint: this.path(name),
       Name: name,
-      Options: { ...meta.Options },
+      Options: Object.keys(meta.Options).length ? { ...meta.Options } : null,
       Scope: "local",
     };
   }

@@ -467,7 +467,8 @@ export interface Volume {
   Status?: Record<string, unknown>;
   Labels: Record<string, string>;
   Scope: "local" | "global";
-  Options: Record<string, string>;
+  /** null when the volume was created without driver options, as dockerd shows it. */
+  Options: Record<string, string> | null;
   UsageData?: { Size: number; RefCount: number } | null;
 }
 
