@@ -11,6 +11,7 @@ import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import tarStream, { type Header } from "tar-stream";
 import { InvalidArgumentError, NotFoundError } from "../common/errors.ts";
+import { resolveInRoot } from "../common/fs.ts";
 import { decompressed } from "../image/compression.ts";
 import { IgnoreMatcher } from "./dockerignore.ts";
 
@@ -33,37 +34,9 @@ export interface CopyTarget {
   contentsOf: boolean;
 }
 
-const MAX_LINKS = 40;
-
-/** `rel` with its symlinks followed, never out of `root` (absolute targets mean the root). */
-export function resolveInRoot(root: string, rel: string, followLast = true): string {
-  let parts = rel.split("/").filter((p) => p !== "" && p !== ".");
-  const done: string[] = [];
-  let hops = 0;
-  while (parts.length) {
-    const part = parts.shift()!;
-    if (part === "..") {
-      done.pop();
-      continue;
-    }
-    const candidate = [...done, part];
-    let st: Stats;
-    try {
-      st = lstatSync(path.join(root, ...candidate));
-    } catch {
-      // Missing: the rest cannot be resolved; the caller's stat reports it.
-      return [...candidate, ...parts].join("/");
-    }
-    if (st.isSymbolicLink() && (parts.length > 0 || followLast)) {
-      if (++hops > MAX_LINKS) throw new InvalidArgumentError(`${rel}: too many levels of symbolic links`);
-      const target = readlinkSync(path.join(root, ...candidate));
-      if (target.startsWith("/")) done.length = 0;
-      parts = [...target.split("/").filter((p) => p !== "" && p !== "."), ...parts];
-      continue;
-    }
-    done.push(part);
-  }
-  return done.join("/");
+/** A context path with its symlinks followed, never out of `root` (absolute targets mean the root), relative to it. */
+function resolveInContext(root: string, rel: string): string {
+  return path.relative(path.resolve(root), resolveInRoot(root, `/${rel}`));
 }
 
 function hasWildcards(p: string): boolean {
@@ -117,12 +90,12 @@ export function resolveContextSources(root: string, sources: readonly string[]):
     if (clean.split("/").includes("..")) throw new InvalidArgumentError(`forbidden path outside the build context: ${orig}`);
     if (hasWildcards(clean)) {
       for (const match of globContext(root, clean)) {
-        const rel = resolveInRoot(root, match);
+        const rel = resolveInContext(root, match);
         out.push({ orig, rel, name: path.posix.basename(match), stat: statInContext(root, rel, orig) });
       }
       continue;
     }
-    const rel = resolveInRoot(root, clean);
+    const rel = resolveInContext(root, clean);
     out.push({ orig, rel, name: path.posix.basename(clean), stat: statInContext(root, rel, orig) });
   }
   if (out.length === 0) throw new InvalidArgumentError("no source files were specified");

@@ -1,6 +1,7 @@
 /** File helpers with the durability rules of the architecture guide. */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readlinkSync, renameSync, writeSync } from "node:fs";
 import path from "node:path";
+import { InvalidArgumentError } from "./errors.ts";
 
 /**
  * How much a write survives:
@@ -52,4 +53,40 @@ export function writeFilesAtomic(files: readonly { file: string; data: string | 
       closeSync(dfd);
     }
   }
+}
+
+/**
+ * `p` (absolute, as seen inside the container) resolved inside `root`:
+ * symlinks are followed as the container would follow them, and neither
+ * ".." nor an absolute link can leave `root` (securejoin's rule). The
+ * result need not exist.
+ */
+export function resolveInRoot(root: string, p: string): string {
+  const rootAbs = path.resolve(root);
+  const pending = p.split("/").filter((c) => c !== "" && c !== ".");
+  const done: string[] = [];
+  let links = 0;
+  while (pending.length > 0) {
+    const c = pending.shift()!;
+    if (c === "..") {
+      done.pop();
+      continue;
+    }
+    const candidate = path.join(rootAbs, ...done, c);
+    let target: string | undefined;
+    try {
+      if (lstatSync(candidate).isSymbolicLink()) target = readlinkSync(candidate);
+    } catch {
+      // does not exist (yet): take the rest literally
+    }
+    if (target === undefined) {
+      done.push(c);
+      continue;
+    }
+    if (++links > 255) throw new InvalidArgumentError(`too many levels of symbolic links resolving ${p}`);
+    const parts = target.split("/").filter((x) => x !== "" && x !== ".");
+    if (target.startsWith("/")) done.length = 0;
+    pending.unshift(...parts);
+  }
+  return path.join(rootAbs, ...done);
 }

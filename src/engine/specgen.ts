@@ -15,6 +15,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSy
 import os from "node:os";
 import path from "node:path";
 import { ConflictError, FailedPreconditionError, HakoError, InvalidArgumentError, isErrno } from "../common/errors.ts";
+import { resolveInRoot } from "../common/fs.ts";
 import { randomHexId } from "../common/ids.ts";
 import { CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES, hostCapabilities as readHostCapabilities } from "../runtime/capabilities.ts";
 import { resolveDockerDefault } from "../runtime/seccomp-default.ts";
@@ -461,41 +462,7 @@ export function verifyContainerSettings(config: ContainerConfig, hostConfig: Hos
 // ---------------------------------------------------------------------------
 // Users and groups, read from the container's own /etc
 
-/**
- * `p` (absolute, as seen inside the container) resolved inside `root`:
- * symlinks are followed as the container would follow them, and neither
- * ".." nor an absolute link can leave `root` (securejoin's rule). The
- * result need not exist.
- */
-export function resolveInRoot(root: string, p: string): string {
-  const rootAbs = path.resolve(root);
-  const pending = p.split("/").filter((c) => c !== "" && c !== ".");
-  const done: string[] = [];
-  let links = 0;
-  while (pending.length > 0) {
-    const c = pending.shift()!;
-    if (c === "..") {
-      done.pop();
-      continue;
-    }
-    const candidate = path.join(rootAbs, ...done, c);
-    let target: string | undefined;
-    try {
-      if (lstatSync(candidate).isSymbolicLink()) target = readlinkSync(candidate);
-    } catch {
-      // does not exist (yet): take the rest literally
-    }
-    if (target === undefined) {
-      done.push(c);
-      continue;
-    }
-    if (++links > 255) throw new InvalidArgumentError(`too many levels of symbolic links resolving ${p}`);
-    const parts = target.split("/").filter((x) => x !== "" && x !== ".");
-    if (target.startsWith("/")) done.length = 0;
-    pending.unshift(...parts);
-  }
-  return path.join(rootAbs, ...done);
-}
+export { resolveInRoot };
 
 interface PasswdEntry {
   name: string;
