@@ -245,7 +245,7 @@ async function attachSlirp(input: ContainerNetworkInput): Promise<void> {
     await stopSlirp(input.stateDir);
     throw err;
   }
-  writeFileSync(input.hostsPath, hostsText(SLIRP_ADDRESS, input));
+  writeFileSync(input.hostsPath, hostsText(SLIRP_ADDRESS, input, SLIRP_GATEWAY));
   writeFileSync(input.resolvConfPath, resolvConfText([SLIRP_DNS], input));
 }
 
@@ -270,11 +270,24 @@ export function portBindingsOf(input: Pick<ContainerNetworkInput, "portBindings"
 /** /etc/hosts: Docker's preamble, the container's own address and name, --add-host entries. */
 export function hostsFile(svc: NetworkService, input: Pick<ContainerNetworkInput, "id" | "hostname" | "domainname" | "extraHosts">): string {
   const eps = Object.values(svc.endpointsOf(input.id));
-  return hostsText(eps.find((e) => e.IPAddress)?.IPAddress, input);
+  return hostsText(eps.find((e) => e.IPAddress)?.IPAddress, input, defaultBridgeGateway(svc));
 }
 
-/** /etc/hosts for a container at `ip` (none: no line of its own). */
-export function hostsText(ip: string | undefined, input: Pick<ContainerNetworkInput, "hostname" | "domainname" | "extraHosts">): string {
+/** The default bridge's address on the host: what `host-gateway` in --add-host stands for (dockerd's default host-gateway-ip). */
+function defaultBridgeGateway(svc: NetworkService): string | undefined {
+  try {
+    return svc.inspect("bridge").IPAM?.Config?.[0]?.Gateway || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * /etc/hosts for a container at `ip` (none: no line of its own).
+ * `host-gateway` as an --add-host address is `hostGateway` (an entry
+ * naming it is left out when there is none).
+ */
+export function hostsText(ip: string | undefined, input: Pick<ContainerNetworkInput, "hostname" | "domainname" | "extraHosts">, hostGateway?: string): string {
   let text = HOSTS_PREAMBLE;
   if (ip) {
     const fqdn = input.domainname ? `${input.hostname}.${input.domainname} ${input.hostname}` : input.hostname;
@@ -283,7 +296,10 @@ export function hostsText(ip: string | undefined, input: Pick<ContainerNetworkIn
   for (const extra of input.extraHosts ?? []) {
     // "name:ip" (or "name=ip"): the name has no colon, an IPv6 address has several, maybe in brackets.
     const i = extra.search(/[:=]/);
-    if (i > 0) text += `${extra.slice(i + 1).replace(/^\[(.*)\]$/, "$1")}\t${extra.slice(0, i)}\n`;
+    if (i <= 0) continue;
+    const given = extra.slice(i + 1).replace(/^\[(.*)\]$/, "$1");
+    const address = given === "host-gateway" ? hostGateway : given;
+    if (address) text += `${address}\t${extra.slice(0, i)}\n`;
   }
   return text;
 }

@@ -58,7 +58,7 @@ describe("containers on networks", { skip: isRoot ? false : "needs root (bridges
   });
 
   test("default bridge: addresses in inspect, the two containers ping each other by address, hosts and resolv.conf", async () => {
-    const a = await run({});
+    const a = await run({ HostConfig: { ExtraHosts: ["host.docker.internal:host-gateway"] } });
     const b = await run({});
     const ipA = a.inspect.NetworkSettings.Networks.bridge.IPAddress as string;
     const ipB = b.inspect.NetworkSettings.Networks.bridge.IPAddress as string;
@@ -69,6 +69,10 @@ describe("containers on networks", { skip: isRoot ? false : "needs root (bridges
     assert.equal(ping.status, 0, ping.out);
     const hosts = inNs(a.pid, ["cat", "/etc/hosts"]).out;
     assert.ok(hosts.includes(`${ipA}\t${a.id.slice(0, 12)}`), hosts);
+    // host-gateway: the default bridge's address on the host, as dockerd's default host-gateway-ip.
+    const gateway = a.inspect.NetworkSettings.Networks.bridge.Gateway as string;
+    assert.match(gateway, /^\d+\.\d+\.\d+\.\d+$/);
+    assert.ok(hosts.includes(`${gateway}\thost.docker.internal\n`), hosts);
     assert.doesNotMatch(inNs(a.pid, ["cat", "/etc/resolv.conf"]).out, /nameserver 127\./);
     for (const c of [a, b]) assert.equal((await d.request("DELETE", `/containers/${c.id}?force=1`, { timeoutMs: 20_000 })).status, 204);
   });
