@@ -6,6 +6,7 @@
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import { createGunzip, createGzip } from "node:zlib";
 import { Decompress as ZstdDecompress } from "fzstd";
+import { peekStream } from "../common/stream.ts";
 import { MediaType } from "../spec/oci-image.ts";
 
 export type Compression = "none" | "gzip" | "zstd";
@@ -53,38 +54,9 @@ class ZstdStream extends Transform {
 }
 
 /** Reads the first bytes of `input` to learn its compression, and gives a stream of all of it back. */
-export function sniffCompression(input: Readable): Promise<{ compression: Compression; stream: Readable }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let have = 0;
-    let ended = false;
-    const finish = (): void => {
-      input.off("readable", tryRead);
-      input.off("end", onEnd);
-      input.off("error", reject);
-      const head = Buffer.concat(chunks);
-      if (ended) resolve({ compression: detectCompression(head), stream: Readable.from(head.length ? [head] : []) });
-      else {
-        input.unshift(head);
-        resolve({ compression: detectCompression(head), stream: input });
-      }
-    };
-    const tryRead = (): void => {
-      let chunk: Buffer | null;
-      while (have < 4 && (chunk = input.read() as Buffer | null) !== null) {
-        chunks.push(chunk);
-        have += chunk.length;
-      }
-      if (have >= 4) finish();
-    };
-    const onEnd = (): void => {
-      ended = true;
-      finish();
-    };
-    input.on("readable", tryRead);
-    input.on("end", onEnd);
-    input.on("error", reject);
-  });
+export async function sniffCompression(input: Readable): Promise<{ compression: Compression; stream: Readable }> {
+  const { head, stream } = await peekStream(input, 4);
+  return { compression: detectCompression(head), stream };
 }
 
 /** A stream of the uncompressed bytes of `input`. */
