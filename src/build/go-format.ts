@@ -5,23 +5,17 @@
  * build reads like one of dockerd's.
  */
 import { InvalidArgumentError } from "../common/errors.ts";
+import { quote, quoteRune } from "../common/strconv.ts";
 import type { ImageRuntimeConfig } from "../spec/oci-image.ts";
 
 /** Go's %q of a []string. */
 export function goQuoteList(list: readonly string[] | null | undefined): string {
-  return `[${(list ?? []).map((s) => JSON.stringify(s)).join(" ")}]`;
+  return `[${(list ?? []).map((s) => quote(s)).join(" ")}]`;
 }
 
 /** Go's %v of a []string. */
 export function goList(list: readonly string[] | null | undefined): string {
   return `[${(list ?? []).join(" ")}]`;
-}
-
-/** Go's %q of an int (a rune literal). */
-function goQuoteRune(n: number): string {
-  if (n >= 0x20 && n < 0x7f) return n === 0x27 ? "'\\''" : n === 0x5c ? "'\\\\'" : `'${String.fromCharCode(n)}'`;
-  if (n < 0x100) return `'\\x${n.toString(16).padStart(2, "0")}'`;
-  return `'\\u${n.toString(16).padStart(4, "0")}'`;
 }
 
 /** time.Duration.String() of nanoseconds. */
@@ -70,6 +64,6 @@ export function parseGoDuration(s: string): number {
 
 /** The history comment of HEALTHCHECK (dockerd's %q of the HealthConfig struct). */
 export function healthcheckComment(h: NonNullable<ImageRuntimeConfig["Healthcheck"]>): string {
-  const d = (n: number | undefined): string => JSON.stringify(goDuration(n ?? 0));
-  return `HEALTHCHECK &{${goQuoteList(h.Test)} ${d(h.Interval)} ${d(h.Timeout)} ${d(h.StartPeriod)} ${d(h.StartInterval)} ${goQuoteRune(h.Retries ?? 0)}}`;
+  const d = (n: number | undefined): string => quote(goDuration(n ?? 0));
+  return `HEALTHCHECK &{${goQuoteList(h.Test)} ${d(h.Interval)} ${d(h.Timeout)} ${d(h.StartPeriod)} ${d(h.StartInterval)} ${quoteRune(h.Retries ?? 0)}}`;
 }
