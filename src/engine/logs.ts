@@ -3,7 +3,7 @@
  * {"log","stream","time"}, rotated to <log>.1, <log>.2 … (oldest last).
  * Reads with tail/since/until, then follows the live file across rotations.
  */
-import { closeSync, createReadStream, existsSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
 
 export interface LogEntry {
@@ -68,13 +68,13 @@ export function logFiles(logPath: string): string[] {
   return existsSync(logPath) ? [...rotated, logPath] : rotated;
 }
 
-/** The lines of a file, up to byte `end` (exclusive) when given. */
-async function* linesOf(file: string, end?: number): AsyncGenerator<string> {
-  if (end === 0) return;
+/** The lines of an open file from `start` up to byte `end` (exclusive), or to its end. */
+function* linesOf(fd: number, start = 0, end = Infinity): Generator<string> {
   const decoder = new StringDecoder("utf8");
+  const buf = Buffer.alloc(CHUNK);
   let rest = "";
-  for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024, ...(end !== undefined ? { end: end - 1 } : {}) })) {
-    rest += decoder.write(chunk as Buffer);
+  for (let at = start, n: number; at < end && (n = readSync(fd, buf, 0, Math.min(buf.length, end - at), at)) > 0; at += n) {
+    rest += decoder.write(buf.subarray(0, n));
     let nl: number;
     while ((nl = rest.indexOf("\n")) >= 0) {
       yield rest.slice(0, nl);
@@ -83,6 +83,21 @@ async function* linesOf(file: string, end?: number): AsyncGenerator<string> {
   }
   rest += decoder.end();
   if (rest) yield rest;
+}
+
+/** The lines of a rotated file, gone meanwhile or not. */
+function* linesOfFile(file: string): Generator<string> {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch {
+    return;
+  }
+  try {
+    yield* linesOf(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function wanted(e: LogEntry, o: LogReadOptions): boolean {
@@ -96,101 +111,165 @@ function wanted(e: LogEntry, o: LogReadOptions): boolean {
 }
 
 /**
+ * The live file, held open: a reader keeps what it opened even when the
+ * container is removed or the shim rotates meanwhile (docker-py removes a
+ * container before it reads the logs it asked to follow).
+ */
+class LiveLog {
+  fd: number | undefined;
+  ino = 0;
+
+  constructor(private readonly path: string) {
+    this.open();
+  }
+
+  /** Opens the file at the path when there is one; true when it is another file than the one held. */
+  open(): boolean {
+    let fd: number;
+    try {
+      fd = openSync(this.path, "r");
+    } catch {
+      return false;
+    }
+    const ino = fstatSync(fd).ino;
+    if (this.fd !== undefined && ino === this.ino) {
+      closeSync(fd);
+      return false;
+    }
+    this.close();
+    this.fd = fd;
+    this.ino = ino;
+    return true;
+  }
+
+  /** True when the path now names another file (a rotation) or a new one (the first write). */
+  replaced(): boolean {
+    try {
+      return statSync(this.path).ino !== this.ino || this.fd === undefined;
+    } catch {
+      return false; // removed: what is held is all there will be
+    }
+  }
+
+  size(): number {
+    return this.fd === undefined ? 0 : fstatSync(this.fd).size;
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/**
  * The entries of a container's log. With `tail`, only the last N wanted
  * entries of the existing files (kept in a ring, so memory is bounded by N).
  */
 export async function* readLogs(logPath: string, options: LogReadOptions = {}): AsyncGenerator<LogEntry> {
   const tail = options.tail;
-  const files = logFiles(logPath);
-  // Where the live file ends now, at a line's end: following continues from there.
-  const offset = lineBoundary(logPath, existsSync(logPath) ? statSync(logPath).size : 0);
-  if (tail !== undefined && tail >= 0) {
-    const ring: LogEntry[] = [];
-    if (tail > 0) {
-      for (const file of files) {
-        for await (const line of linesOf(file, file === logPath ? offset : undefined)) {
+  const live = new LiveLog(logPath);
+  try {
+    const rotated = logFiles(logPath).filter((f) => f !== logPath);
+    // Where the live file ends now, at a line's end: following continues from there.
+    const offset = lineBoundary(live);
+    const lines = function* (): Generator<string> {
+      for (const file of rotated) yield* linesOfFile(file);
+      // The live file only up to where following starts: what the process writes meanwhile comes once, from there.
+      if (live.fd !== undefined) yield* linesOf(live.fd, 0, offset);
+    };
+    if (tail !== undefined && tail >= 0) {
+      const ring: LogEntry[] = [];
+      if (tail > 0) {
+        for (const line of lines()) {
           const e = parseLine(line);
           if (!e || !wanted(e, options)) continue;
           ring.push(e);
           if (ring.length > tail) ring.shift();
         }
       }
-    }
-    yield* ring;
-  } else {
-    for (const file of files) {
-      // The live file only up to where following starts: what the process writes meanwhile comes once, from there.
-      for await (const line of linesOf(file, file === logPath ? offset : undefined)) {
+      yield* ring;
+    } else {
+      for (const line of lines()) {
         const e = parseLine(line);
         if (e && wanted(e, options)) yield e;
       }
     }
+    if (!options.follow) return;
+    yield* follow(live, offset, options);
+  } finally {
+    live.close();
   }
-  if (!options.follow) return;
-  yield* follow(logPath, offset, options);
 }
 
-/** `size` moved back to just after the last newline before it (a line being written is read by the follower, whole). */
-function lineBoundary(file: string, size: number): number {
+const CHUNK = 256 * 1024;
+
+/** The held file's size moved back to just after the last newline before it (a line being written is read by the follower, whole). */
+function lineBoundary(live: LiveLog): number {
+  const size = live.size();
   if (size === 0) return 0;
   const start = Math.max(0, size - 64 * 1024);
   const buf = Buffer.alloc(size - start);
-  const fd = openSync(file, "r");
-  try {
-    const n = readSync(fd, buf, 0, buf.length, start);
-    const nl = buf.subarray(0, n).lastIndexOf(0x0a);
-    return nl < 0 ? start : start + nl + 1;
-  } finally {
-    closeSync(fd);
-  }
+  const n = readSync(live.fd!, buf, 0, buf.length, start);
+  const nl = buf.subarray(0, n).lastIndexOf(0x0a);
+  return nl < 0 ? start : start + nl + 1;
 }
 
-/** Polls the live file from `offset`; a rotation (the file shrank or changed inode) starts over at 0. */
-async function* follow(logPath: string, offset: number, options: LogReadOptions): AsyncGenerator<LogEntry> {
+/**
+ * Polls the held file from `offset`. A rotation is seen as a new file at the
+ * path: the held one is read to its end first, then the new one from 0.
+ */
+async function* follow(live: LiveLog, offset: number, options: LogReadOptions): AsyncGenerator<LogEntry> {
   let stopped = false;
+  let wake: (() => void) | undefined;
   void options.stopped?.then(() => {
     stopped = true;
+    wake?.();
   });
-  let ino = existsSync(logPath) ? statSync(logPath).ino : 0;
   let rest = "";
-  const decoder = new StringDecoder("utf8");
-  const buf = Buffer.alloc(256 * 1024);
+  let decoder = new StringDecoder("utf8");
+  const buf = Buffer.alloc(CHUNK);
+  const drain = function* (): Generator<LogEntry, number> {
+    if (live.fd === undefined) return 0;
+    // Truncated in place (one file, no rotation): from its start again.
+    if (live.size() < offset) offset = 0;
+    let read = 0;
+    let n: number;
+    while ((n = readSync(live.fd, buf, 0, buf.length, offset)) > 0) {
+      offset += n;
+      read += n;
+      rest += decoder.write(buf.subarray(0, n));
+      let nl: number;
+      while ((nl = rest.indexOf("\n")) >= 0) {
+        const e = parseLine(rest.slice(0, nl));
+        rest = rest.slice(nl + 1);
+        if (e && wanted(e, options)) yield e;
+      }
+    }
+    return read;
+  };
   for (;;) {
     if (options.signal?.aborted) return;
     const wasStopped = stopped;
-    let st;
-    try {
-      st = statSync(logPath);
-    } catch {
-      st = undefined;
-    }
-    if (st && (st.ino !== ino || st.size < offset)) {
-      ino = st.ino;
-      offset = 0;
-    }
-    let read = 0;
-    if (st && st.size > offset) {
-      const fd = openSync(logPath, "r");
-      try {
-        let n: number;
-        while ((n = readSync(fd, buf, 0, buf.length, offset)) > 0) {
-          offset += n;
-          read += n;
-          rest += decoder.write(buf.subarray(0, n));
-          let nl: number;
-          while ((nl = rest.indexOf("\n")) >= 0) {
-            const e = parseLine(rest.slice(0, nl));
-            rest = rest.slice(nl + 1);
-            if (e && wanted(e, options)) yield e;
-          }
-        }
-      } finally {
-        closeSync(fd);
+    let read = yield* drain();
+    if (live.replaced()) {
+      read += yield* drain(); // what was written to it before the switch
+      if (live.open()) {
+        offset = 0;
+        rest = "";
+        decoder = new StringDecoder("utf8");
+        read += yield* drain();
       }
     }
     // Checked before reading: everything written before the exit has been read.
     if (wasStopped && read === 0) return;
     if (options.until !== undefined && Date.now() / 1000 >= options.until) return;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, 50);
+      wake = () => {
+        clearTimeout(t);
+        r();
+      };
+    });
+    wake = undefined;
   }
 }

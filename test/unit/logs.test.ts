@@ -5,7 +5,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readLogs, secondsTextToNanos, type LogEntry } from "../../src/engine/logs.ts";
 import { tempDirs } from "../helpers/temp.ts";
@@ -49,6 +49,55 @@ describe("readLogs", () => {
     appendFileSync(file, line2.slice(10));
     setTimeout(stop, 150);
     assert.deepEqual(await drain(it, first), ["line1\n", "line2\n"]);
+  });
+
+  it("follow: lines written before the container's removal come, though the file is gone", async () => {
+    const file = logFile();
+    writeFileSync(file, entry("line1\n"));
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    const it = readLogs(file, { follow: true, stopped });
+    const first = it.next();
+    appendFileSync(file, entry("line2\n"));
+    // docker-py: wait, then remove, then read the followed logs.
+    stop();
+    rmSync(file);
+    assert.deepEqual(await drain(it, first), ["line1\n", "line2\n"]);
+  });
+
+  it("follow: across a rotation, the old file to its end, then the new one", async () => {
+    const file = logFile();
+    writeFileSync(file, entry("line1\n"));
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    const it = readLogs(file, { follow: true, stopped });
+    const first = it.next();
+    appendFileSync(file, entry("line2\n"));
+    renameSync(file, `${file}.1`);
+    writeFileSync(file, entry("line3\n"));
+    setTimeout(stop, 150);
+    assert.deepEqual(await drain(it, first), ["line1\n", "line2\n", "line3\n"]);
+  });
+
+  it("follow: a log that does not exist yet is read once it is written", async () => {
+    const file = logFile();
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    const it = readLogs(file, { follow: true, stopped });
+    const first = it.next();
+    setTimeout(() => writeFileSync(file, entry("late\n")), 60);
+    setTimeout(stop, 200);
+    assert.deepEqual(await drain(it, first), ["late\n"]);
+  });
+
+  it("reads rotated files oldest first, then the live one", async () => {
+    const file = logFile();
+    writeFileSync(`${file}.2`, entry("a\n"));
+    writeFileSync(`${file}.1`, entry("b\n"));
+    writeFileSync(file, entry("c\n"));
+    const out: string[] = [];
+    for await (const e of readLogs(file)) out.push(e.log);
+    assert.deepEqual(out, ["a\n", "b\n", "c\n"]);
   });
 
   it("without follow: the log as it was when the read started", async () => {
