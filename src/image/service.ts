@@ -137,15 +137,22 @@ export class ImageService {
     const blobDone = this.content.ingest({}, toBlob);
     const layerDone = this.layers.register(decompress(toLayer, compression), parentChain);
     // One side failing stops the other: a paused ingest would keep its file and its input open.
+    let first: Error | undefined;
     const stop = (err: unknown): void => {
       const e = err instanceof Error ? err : new Error(String(err));
+      first ??= e;
       toBlob.destroy(e);
       toLayer.destroy(e);
       stream.destroy(e);
     };
     blobDone.catch(stop);
     layerDone.catch(stop);
-    const [blob, layer] = await Promise.all([blobDone, layerDone]);
+    // Both settled before the caller hears: a failed add leaves no ingest or extraction still at work.
+    const [blobResult, layerResult] = await Promise.allSettled([blobDone, layerDone]);
+    if (layerResult.status === "rejected") throw first ?? layerResult.reason;
+    if (blobResult.status === "rejected") throw first ?? blobResult.reason;
+    const blob = blobResult.value;
+    const layer = layerResult.value;
     return {
       diffId: layer.diffId,
       blob: { mediaType: layerMediaType(compression, false), digest: blob.digest, size: blob.size },
