@@ -21,7 +21,6 @@ import { chainIds, shortId } from "../image/ids.ts";
 import { familiarString, normalize } from "../image/reference.ts";
 import type { ImageService } from "../image/service.ts";
 import type { ImageRecord } from "../image/image-store.ts";
-import { parseSignal } from "../runtime/runtime.ts";
 import type { AuthConfig, ContainerCreateRequest, HostConfig, JSONMessage } from "../spec/docker-api.ts";
 import type { RegistryOptions } from "../image/distribution.ts";
 import { baseImage } from "./base-image.ts";
@@ -30,13 +29,13 @@ import { BuildArgs } from "./build-args.ts";
 import { openContext, type BuildContext } from "./context.ts";
 import { contextSourceTar, directoryTar, isArchive, resolveContextSources, retargetTar, sourceHash, type ContextSource } from "./copy.ts";
 import { parseDockerfile, parseInstruction, type Instruction } from "./dockerfile.ts";
-import { goList, goQuoteList, healthcheckComment } from "./go-format.ts";
-import { exposedPorts, healthcheck, joinRel, labelInstruction, mapEnv, normalizeDest, splitArg, splitPair, splitStages, stableJson, type Stage } from "./instructions.ts";
+import { applyConfigStep, commandLine, CONFIG_INSTRUCTIONS, DEFAULT_SHELL } from "./config-step.ts";
+import { joinRel, labelInstruction, mapEnv, normalizeDest, splitArg, splitStages, stableJson, type Stage } from "./instructions.ts";
 import { emptyLayerStream } from "./layer.ts";
 import { withImageView } from "./image-view.ts";
 import { rootfsGetTar, rootfsStat } from "../native/tools.ts";
 import { decompressed } from "../image/compression.ts";
-import { envFromList, processWord, processWords, type Env } from "./shell-lex.ts";
+import { envFromList, processWord, type Env } from "./shell-lex.ts";
 
 export interface BuildOptions {
   tags: string[];
@@ -84,7 +83,6 @@ export interface BuilderOptions {
   registry?: RegistryOptions;
 }
 
-const DEFAULT_SHELL = ["/bin/sh", "-c"];
 
 /** Go's os.FileMode type bits, as statPath reports them. */
 const GO_MODE_DIR = 2 ** 31;
@@ -315,30 +313,15 @@ export class Builder {
   }
 
   private async dispatch(run: BuildRun, state: State, cmd: Instruction): Promise<void> {
-    const rc = state.runConfig;
     // Instructions without flags of their own refuse any (RUN, COPY, ADD, HEALTHCHECK check theirs).
     const unknown = FLAGLESS.has(cmd.name) ? Object.keys(cmd.flags)[0] : undefined;
     if (unknown) throw new InvalidArgumentError(`Unknown flag: ${unknown}`);
+    if (cmd.name === "WORKDIR") return this.workdir(run, state, cmd);
+    if (CONFIG_INSTRUCTIONS.has(cmd.name)) {
+      const comment = applyConfigStep(state, cmd, { env: this.env(state), escape: run.escape, note: (line: string) => run.out.write(`${line}\n`) });
+      return this.commitNop(run, state, comment);
+    }
     switch (cmd.name) {
-      case "ENV": {
-        const env = this.env(state);
-        const pairs = cmd.args.map((w) => splitPair(processWord(w, env, run.escape), "ENV"));
-        const next = [...(rc.Env ?? [])];
-        for (const [k, v] of pairs) {
-          const i = next.findIndex((e) => e.split("=", 1)[0] === k);
-          if (i >= 0) next[i] = `${k}=${v}`;
-          else next.push(`${k}=${v}`);
-        }
-        rc.Env = next;
-        return this.commitNop(run, state, `ENV ${pairs.map(([k, v]) => `${k}=${v}`).join(" ")}`);
-      }
-      case "LABEL": {
-        const env = this.env(state);
-        const pairs = cmd.args.map((w) => splitPair(cmd.noExpand ? w : processWord(w, env, run.escape), "LABEL"));
-        rc.Labels = { ...(rc.Labels ?? {}) };
-        for (const [k, v] of pairs) rc.Labels[k] = v;
-        return this.commitNop(run, state, `LABEL ${pairs.map(([k, v]) => `${k}=${v}`).join(" ")}`);
-      }
       case "MAINTAINER":
         state.maintainer = cmd.args[0]!;
         return this.commitNop(run, state, `MAINTAINER ${state.maintainer}`);
@@ -352,60 +335,6 @@ export class Builder {
         }
         return this.commitNop(run, state, `ARG ${parts.join(" ")}`);
       }
-      case "CMD": {
-        rc.Cmd = this.commandLine(state, cmd);
-        await this.commitNop(run, state, `CMD ${goQuoteList(rc.Cmd)}`);
-        if (cmd.args.length) state.cmdSet = true;
-        return;
-      }
-      case "ENTRYPOINT": {
-        rc.Entrypoint = this.commandLine(state, cmd);
-        if (!state.cmdSet) rc.Cmd = null;
-        return this.commitNop(run, state, `ENTRYPOINT ${goQuoteList(rc.Entrypoint)}`);
-      }
-      case "EXPOSE": {
-        const env = this.env(state);
-        const ports = cmd.args.flatMap((w) => processWords(w, env, run.escape));
-        rc.ExposedPorts = { ...(rc.ExposedPorts ?? {}) };
-        for (const p of ports) for (const key of exposedPorts(p)) rc.ExposedPorts[key] = {};
-        return this.commitNop(run, state, `EXPOSE ${ports.join(" ")}`);
-      }
-      case "USER":
-        rc.User = this.expand(run, state, cmd.args[0]!);
-        return this.commitNop(run, state, `USER ${rc.User}`);
-      case "VOLUME": {
-        const vols = cmd.args.map((w) => this.expand(run, state, w));
-        rc.Volumes = { ...(rc.Volumes ?? {}) };
-        for (const v of vols) {
-          if (v.trim() === "") throw new InvalidArgumentError("VOLUME specified can not be an empty string");
-          rc.Volumes[v] = {};
-        }
-        return this.commitNop(run, state, `VOLUME ${goList(vols)}`);
-      }
-      case "STOPSIGNAL": {
-        const sig = this.expand(run, state, cmd.args[0]!);
-        try {
-          parseSignal(sig);
-        } catch (err) {
-          throw new InvalidArgumentError(`Invalid signal: ${sig}`, { cause: err });
-        }
-        rc.StopSignal = sig;
-        return this.commitNop(run, state, `STOPSIGNAL ${sig}`);
-      }
-      case "SHELL":
-        rc.Shell = [...cmd.args];
-        return this.commitNop(run, state, `SHELL ${goList(rc.Shell)}`);
-      case "ONBUILD":
-        rc.OnBuild = [...(rc.OnBuild ?? []), cmd.args[0]!];
-        return this.commitNop(run, state, `ONBUILD ${cmd.args[0]}`);
-      case "HEALTHCHECK": {
-        const old = rc.Healthcheck?.Test;
-        if (old?.length && old[0] !== "NONE") run.out.write(`Note: overriding previous HEALTHCHECK: ${goList(old)}\n`);
-        rc.Healthcheck = healthcheck(cmd);
-        return this.commitNop(run, state, healthcheckComment(rc.Healthcheck));
-      }
-      case "WORKDIR":
-        return this.workdir(run, state, cmd);
       case "RUN":
         return this.runStep(run, state, cmd);
       case "COPY":
@@ -420,13 +349,6 @@ export class Builder {
 
   private shell(state: State): string[] {
     return state.runConfig.Shell?.length ? [...state.runConfig.Shell] : [...DEFAULT_SHELL];
-  }
-
-  /** RUN/CMD/ENTRYPOINT's argv: the JSON form as is, the shell form through the current SHELL. */
-  private commandLine(state: State, cmd: Instruction): string[] {
-    if (cmd.json) return [...cmd.args];
-    if (cmd.args.length === 0) return [];
-    return [...this.shell(state), cmd.args[0]!];
   }
 
   /** withCmdComment: the two-word `#(nop) ` comment of metadata steps. */
@@ -540,23 +462,20 @@ export class Builder {
   // ---------------------------------------------------------------- WORKDIR
 
   private async workdir(run: BuildRun, state: State, cmd: Instruction): Promise<void> {
-    const rc = state.runConfig;
-    const dir = this.expand(run, state, cmd.args[0]!);
-    rc.WorkingDir = path.posix.isAbsolute(dir) ? path.posix.normalize(dir) : path.posix.join(rc.WorkingDir || "/", dir);
-    if (rc.WorkingDir.length > 1) rc.WorkingDir = rc.WorkingDir.replace(/\/+$/, "");
-    const createdBy = this.nopCreatedByString(state, `WORKDIR ${rc.WorkingDir}`);
+    const createdBy = this.nopCreatedByString(state, applyConfigStep(state, cmd, { env: this.env(state), escape: run.escape }));
+    const workdir = state.runConfig.WorkingDir!;
     if (this.probeCache(run, state, createdBy)) return;
     // Made here rather than by the container service: a file in the way is an error, not shadowed by a directory.
     const id = await this.createContainer(run, state, { Cmd: createdBy.split(" "), Entrypoint: null, WorkingDir: "" }, true);
     let isDir: boolean | undefined;
     try {
-      const st = await this.archive.statPath(id, rc.WorkingDir);
-      isDir = (st.mode & GO_MODE_DIR) !== 0 || ((st.mode & GO_MODE_SYMLINK) !== 0 && (await this.isDirectory(id, `${rc.WorkingDir}/`)));
+      const st = await this.archive.statPath(id, workdir);
+      isDir = (st.mode & GO_MODE_DIR) !== 0 || ((st.mode & GO_MODE_SYMLINK) !== 0 && (await this.isDirectory(id, `${workdir}/`)));
     } catch (err) {
       if (!(HakoError.is(err) && err.code === "ERR_NOT_FOUND")) throw err;
     }
-    if (isDir === false) throw new InvalidArgumentError(`mkdir ${rc.WorkingDir}: not a directory`);
-    if (isDir === undefined) await this.archive.putArchive(id, "/", directoryTar(rc.WorkingDir.replace(/^\/+/, "")));
+    if (isDir === false) throw new InvalidArgumentError(`mkdir ${workdir}: not a directory`);
+    if (isDir === undefined) await this.archive.putArchive(id, "/", directoryTar(workdir.replace(/^\/+/, "")));
     await this.commitContainer(state, id, createdBy);
   }
 
@@ -566,7 +485,7 @@ export class Builder {
     const flag = Object.keys(cmd.flags)[0];
     if (flag) throw new InvalidArgumentError(`the --${flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled`);
     const rc = state.runConfig;
-    const argv = this.commandLine(state, cmd);
+    const argv = commandLine(state.runConfig, cmd);
     const buildEnv = state.buildArgs.filterAllowed(rc.Env ?? []);
     let saveCmd = argv;
     if (buildEnv.length) {

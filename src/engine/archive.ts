@@ -15,7 +15,7 @@ import type { Readable } from "node:stream";
 import tarStream from "tar-stream";
 import { HakoError, InvalidArgumentError, NotFoundError } from "../common/errors.ts";
 import { chainIds } from "../image/ids.ts";
-import { applyChanges } from "../image/changes.ts";
+import { applyChanges } from "../build/changes.ts";
 import { normalize } from "../image/reference.ts";
 import { rootfsExportTar, rootfsGetTar, rootfsPutTar, rootfsRealpath, rootfsStat, type RootfsLocation, type RootfsStat } from "../native/tools.ts";
 import type { ContainerConfig } from "../spec/docker-api.ts";

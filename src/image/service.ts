@@ -11,7 +11,7 @@ import type { ImageDeleteResponseItem, ImageInspect, ImagePruneResponse, ImageSu
 import { MediaType, type Descriptor, type History, type ImageConfig, type Manifest } from "../spec/oci-image.ts";
 import type { LayerStore } from "../storage/layer-store.ts";
 import { layerKey } from "../storage/layer-store.ts";
-import { applyChanges } from "./changes.ts";
+import { applyChanges } from "../build/changes.ts";
 import { decompress, gzipped, layerMediaType, sniffCompression } from "./compression.ts";
 import type { ContentStore } from "./content-store.ts";
 import { DigestingStream, sha256Digest } from "./digest.ts";
