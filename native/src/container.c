@@ -198,6 +198,7 @@ pid_t container_clone(struct plan *p, int *sync)
 	if (!p->rootfs || !p->rootfs[0])
 		fatal("plan", EINVAL, "no rootfs in the plan");
 	int *cgfds = open_cgroups(p);
+	attach_device_filter(p);
 	int fifo_fd = -1;
 	if (p->exec_fifo) {
 		/* Node cannot mkfifo; the fifo is ours to make. */

@@ -13,6 +13,8 @@ int *open_cgroups(const struct plan *p);
 void join_cgroups(const struct plan *p, int *fds, pid_t pid);
 void join_namespaces(const struct plan *p);
 void set_oom_score_adj(const struct plan *p, pid_t pid);
+/* devices_bpf.c: cgroup v2's device rules onto the cgroup, before the process joins it */
+void attach_device_filter(const struct plan *p);
 
 /* main modes */
 int container_main(struct plan *p);

@@ -227,6 +227,16 @@ int plan_decode(const uint8_t *buf, size_t len, struct plan *p, const char **why
 			p->log_max_files = rd_u32(&r);
 			break;
 		case T_STDIO: p->stdio_flags = rd_u32(&r); break;
+		case T_DEVICE_FILTER: {
+			p->device_filter_dir = rd_str(&r);
+			uint32_t n = rd_u32(&r);
+			if (r.bad || n == 0 || n > 4096 || (size_t)(r.end - r.p) < (size_t)n * 8) { r.bad = 1; break; }
+			p->device_filter = xmalloc((size_t)n * 8);
+			memcpy(p->device_filter, r.p, (size_t)n * 8);
+			r.p += (size_t)n * 8;
+			p->device_filter_len = n;
+			break;
+		}
 		default:
 			*why = "unknown record tag";
 			errno = EINVAL;

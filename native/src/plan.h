@@ -65,6 +65,7 @@ enum plan_tag {
 	T_STDIO = 44,        /* u32 STDIO_* flags */
 	T_LOOPBACK_UP = 45,  /* (empty): lo up in the new network namespace before exec (hakod's containers) */
 	T_SECCOMP_COMPILED = 46, /* str: file holding the compiled filter, sent instead of the rules: it must be there */
+	T_DEVICE_FILTER = 47, /* str cgroup v2 dir, u32 n, n * struct bpf_insn: the device rules, attached to the dir */
 	T_MAX
 };
 
@@ -136,6 +137,7 @@ struct plan {
 	struct strvec masks, readonly;
 	struct pair *sysctls; size_t nsysctls;
 	struct strvec cgroup_procs;
+	char *device_filter_dir; void *device_filter; uint32_t device_filter_len; /* instructions */
 	int has_oom_score_adj; int32_t oom_score_adj;
 	int has_caps; uint64_t cap_bounding, cap_effective, cap_inheritable, cap_permitted, cap_ambient;
 	int no_new_privs;

@@ -232,8 +232,7 @@ export class CgroupV2 implements Cgroup {
     if (r.cpu) this.#applyCpu(r.cpu);
     if (r.pids) writeCgroupFile(this.#file("pids.max"), r.pids.limit <= 0 ? "max" : String(r.pids.limit));
     if (r.blockIO) this.#applyIo(r.blockIO);
-    // TODO(#2): v2 device filter needs BPF via the native helper. Until then
-    // linux.resources.devices is ignored on v2 (the rules are not enforced).
+    // linux.resources.devices: v2 has no file for them but a BPF program (device-filter.ts), which the helper attaches.
     for (const h of r.hugepageLimits ?? []) {
       writeCgroupFile(this.#file(`hugetlb.${h.pageSize}.max`), h.limit < 0 ? "max" : String(h.limit));
     }

@@ -52,6 +52,7 @@ export enum Tag {
   Stdio = 44,
   LoopbackUp = 45,
   SeccompCompiled = 46,
+  DeviceFilter = 47,
 }
 
 export enum PlanMode {
@@ -183,6 +184,8 @@ export interface Plan {
   readonlyPaths?: string[];
   sysctls?: [string, string][];
   cgroupProcs?: string[];
+  /** cgroup v2's device rules: a BPF_PROG_TYPE_CGROUP_DEVICE program (struct bpf_insn[]) for the cgroup's directory. */
+  deviceFilter?: { cgroupDir: string; program: Buffer };
   oomScoreAdj?: number;
   capabilities?: PlanCapabilities;
   noNewPrivileges?: boolean;
@@ -368,6 +371,13 @@ export function encodePlan(plan: Plan): Buffer {
   if (plan.targetPid !== undefined) add(Tag.TargetPid, (w) => w.u32(plan.targetPid!));
   if (plan.waitStart) add(Tag.WaitStart);
   if (plan.loopbackUp) add(Tag.LoopbackUp);
+  if (plan.deviceFilter) {
+    const f = plan.deviceFilter;
+    add(Tag.DeviceFilter, (w) => {
+      w.str(f.cgroupDir).u32(f.program.length / 8);
+      w.raw(f.program);
+    });
+  }
   if (plan.shim) {
     const s = plan.shim;
     add(Tag.ShimDir, (w) => w.str(s.dir));

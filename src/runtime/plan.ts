@@ -6,6 +6,7 @@ import { existsSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import path from "node:path";
 import { InvalidArgumentError } from "../common/errors.ts";
 import type { Cgroup } from "../cgroups/cgroup.ts";
+import { deviceFilterProgram } from "../cgroups/device-filter.ts";
 import { MountOpt, PlanMode, type Plan, type PlanDevice, type PlanHook, type PlanMount, type PlanSeccomp } from "../native/plan.ts";
 import type { Hook, LinuxDevice, LinuxNamespaceType, LinuxSeccomp, Mount, Process, Spec } from "../spec/oci-runtime.ts";
 import { capabilityMask, capabilityNames, capabilitySets, hostCapabilities } from "./capabilities.ts";
@@ -159,6 +160,11 @@ export function planContainer(spec: Spec, ctx: ContainerPlanContext): Plan {
   // Without a mount namespace the configured mounts would land on the host: skipped, as runc does.
   plan.sysctls = Object.entries(linux.sysctl ?? {});
   if (ctx.cgroup) plan.cgroupProcs = ctx.cgroup.procsFiles();
+  // v1 took the device rules as files when the cgroup was made; v2 takes a program, which only the helper can load.
+  if (ctx.cgroup?.version === 2) {
+    const program = deviceFilterProgram(linux.resources?.devices ?? []);
+    if (program) plan.deviceFilter = { cgroupDir: path.posix.dirname(ctx.cgroup.procsFiles()[0]!), program };
+  }
 
   Object.assign(plan, planProcess(proc));
   if (linux.seccomp) plan.seccomp = planSeccomp(linux.seccomp, ctx.seccompCacheDir);

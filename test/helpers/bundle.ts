@@ -142,17 +142,31 @@ export class TestBundle {
     rootfsDir: string,
     id = uniqueId(),
   ): { status: number; stdout: string; stderr: string } {
+    return this.runThroughApi(args, { id, rootfsMount, edit: (spec) => (spec.root = { path: rootfsDir, readonly: false }) });
+  }
+
+  /**
+   * Runs a Docker-like config through the Runtime API, in a child process
+   * (synchronous for the tests, and the runtime's signal handlers kept
+   * apart): for what the command line has no flag for. Output via files.
+   */
+  runThroughApi(
+    args: string[],
+    options: { id?: string; edit?: (spec: Spec) => void; cgroupRoot?: string; rootfsMount?: CreateOptions["rootfsMount"] } = {},
+  ): { status: number; stdout: string; stderr: string } {
+    const id = options.id ?? uniqueId();
     const spec = dockerLikeSpec(args, id);
-    spec.root = { path: rootfsDir, readonly: false };
+    options.edit?.(spec);
     this.writeConfig(spec);
     const out = path.join(this.dir, `${id}.out`);
     const err = path.join(this.dir, `${id}.err`);
-    // A child process keeps this synchronous for the tests and isolates the runtime's signal handlers.
+    const runtimeOptions = { root: this.stateRoot, ...(options.cgroupRoot ? { cgroupRoot: options.cgroupRoot } : {}) };
+    const runOptions = `{ bundle: ${JSON.stringify(this.dir)}, stdio: ['ignore', o, e]${options.rootfsMount ? `, rootfsMount: ${JSON.stringify(options.rootfsMount)}` : ""} }`;
     const script = [
       `const { Runtime } = require(${JSON.stringify(path.join(PROJECT, "src/runtime/runtime.ts"))});`,
       "const fs = require('node:fs');",
       `const o = fs.openSync(${JSON.stringify(out)}, 'w'), e = fs.openSync(${JSON.stringify(err)}, 'w');`,
-      `new Runtime({ root: ${JSON.stringify(this.stateRoot)} }).run(${JSON.stringify(id)}, { bundle: ${JSON.stringify(this.dir)}, stdio: ['ignore', o, e], rootfsMount: ${JSON.stringify(rootfsMount)} })`,
+      `new Runtime(${JSON.stringify(runtimeOptions)}).run(${JSON.stringify(id)}, ${runOptions})`,
       "  .then((r) => process.exit(r.exitCode), (x) => { fs.writeSync(e, String(x && x.message)); process.exit(x.exitCode || 1); });",
     ].join("\n");
     const r = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { cwd: PROJECT, encoding: "utf8", timeout: 30_000 });
