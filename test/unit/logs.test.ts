@@ -25,14 +25,22 @@ async function drain(it: AsyncGenerator<LogEntry>, first: Promise<IteratorResult
   return out;
 }
 
+/**
+ * A follower of `file` whose first entry is asked for at once (the size is
+ * taken then; the file is read after), and the container's stop.
+ */
+function follower(file: string): { it: AsyncGenerator<LogEntry>; first: Promise<IteratorResult<LogEntry>>; stop: () => void } {
+  let stop!: () => void;
+  const stopped = new Promise<void>((r) => (stop = r));
+  const it = readLogs(file, { follow: true, stopped });
+  return { it, first: it.next(), stop };
+}
+
 describe("readLogs", () => {
   it("follow: a line written right as the read starts comes once", async () => {
     const file = logFile();
     writeFileSync(file, entry("line1\n"));
-    let stop!: () => void;
-    const stopped = new Promise<void>((r) => (stop = r));
-    const it = readLogs(file, { follow: true, stopped });
-    const first = it.next(); // the size is taken now; the file is read after
+    const { it, first, stop } = follower(file);
     appendFileSync(file, entry("line2\n"));
     setTimeout(stop, 150);
     assert.deepEqual(await drain(it, first), ["line1\n", "line2\n"]);
@@ -42,10 +50,7 @@ describe("readLogs", () => {
     const file = logFile();
     const line2 = entry("line2\n");
     writeFileSync(file, entry("line1\n") + line2.slice(0, 10));
-    let stop!: () => void;
-    const stopped = new Promise<void>((r) => (stop = r));
-    const it = readLogs(file, { follow: true, stopped });
-    const first = it.next();
+    const { it, first, stop } = follower(file);
     appendFileSync(file, line2.slice(10));
     setTimeout(stop, 150);
     assert.deepEqual(await drain(it, first), ["line1\n", "line2\n"]);
@@ -54,10 +59,7 @@ describe("readLogs", () => {
   it("follow: lines written before the container's removal come, though the file is gone", async () => {
     const file = logFile();
     writeFileSync(file, entry("line1\n"));
-    let stop!: () => void;
-    const stopped = new Promise<void>((r) => (stop = r));
-    const it = readLogs(file, { follow: true, stopped });
-    const first = it.next();
+    const { it, first, stop } = follower(file);
     appendFileSync(file, entry("line2\n"));
     // docker-py: wait, then remove, then read the followed logs.
     stop();
@@ -68,10 +70,7 @@ describe("readLogs", () => {
   it("follow: across a rotation, the old file to its end, then the new one", async () => {
     const file = logFile();
     writeFileSync(file, entry("line1\n"));
-    let stop!: () => void;
-    const stopped = new Promise<void>((r) => (stop = r));
-    const it = readLogs(file, { follow: true, stopped });
-    const first = it.next();
+    const { it, first, stop } = follower(file);
     appendFileSync(file, entry("line2\n"));
     renameSync(file, `${file}.1`);
     writeFileSync(file, entry("line3\n"));
@@ -81,10 +80,7 @@ describe("readLogs", () => {
 
   it("follow: a log that does not exist yet is read once it is written", async () => {
     const file = logFile();
-    let stop!: () => void;
-    const stopped = new Promise<void>((r) => (stop = r));
-    const it = readLogs(file, { follow: true, stopped });
-    const first = it.next();
+    const { it, first, stop } = follower(file);
     setTimeout(() => writeFileSync(file, entry("late\n")), 60);
     setTimeout(stop, 200);
     assert.deepEqual(await drain(it, first), ["late\n"]);
