@@ -3,7 +3,7 @@
  * them, column alignment and --format (both from the Go template package,
  * src/cli/template/).
  */
-import { renderEach, tabwrite, type TabWriterOptions } from "./template/index.ts";
+import { renderEach, tabwrite, type FormatOptions, type TabWriterOptions } from "./template/index.ts";
 
 const DECIMAL_UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
 const BINARY_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
@@ -50,16 +50,16 @@ export const VERSION_TABWRITER: TabWriterOptions = { minwidth: 20, tabwidth: 1, 
  *
  * @example renderFormat("{{.Server.Version}}", { Server: { Version: "0.1.0" } }) // "0.1.0\n"
  */
-export function renderFormat(format: string, value: unknown): string {
-  return renderEach(format, [value]);
+export function renderFormat(format: string, value: unknown, options: FormatOptions = {}): string {
+  return renderEach(format, [value], options);
 }
 
 /**
  * Parses a --format up front, as docker does before any request: a bad
  * template is a TemplateError of phase "parse" (exit status 64).
  */
-export function checkFormat(format: string): void {
-  renderEach(format, []);
+export function checkFormat(format: string, options: FormatOptions = {}): void {
+  renderEach(format, [], options);
 }
 
 export { tabwrite };

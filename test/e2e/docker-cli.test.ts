@@ -160,6 +160,16 @@ describe("e2e: hako against hakod", () => {
     assert.equal(f.stdout, `${VERSION}\n`);
     const j = hako(["-H", d.host, "version", "--format", "json"]);
     assert.equal((JSON.parse(j.stdout) as { Server: { ApiVersion: string } }).Server.ApiVersion, "1.44");
+    // docker's structs: json tags and field order, and unknown fields fail as Go's do.
+    const client = hako(["-H", d.host, "version", "--format", "{{json .Client}}"]);
+    assert.deepEqual(Object.keys(JSON.parse(client.stdout) as object), ["Platform", "Version", "ApiVersion", "DefaultAPIVersion", "GitCommit", "GoVersion", "Os", "Arch", "BuildTime", "Context"]);
+    const server = hako(["-H", d.host, "version", "--format", "{{json .Server}}"]);
+    assert.deepEqual(Object.keys(JSON.parse(server.stdout) as object).slice(0, 5), ["Platform", "Components", "Version", "ApiVersion", "MinAPIVersion"]);
+    for (const [format, type] of [["{{.Nope}}", "system.versionInfo"], ["{{.Client.Nope}}", "system.clientVersion"], ["{{.Server.Nope}}", "*types.Version"]]) {
+      const bad = hako(["-H", d.host, "version", "--format", format!]);
+      assert.equal(bad.status, 1, format);
+      assert.match(bad.stderr, new RegExp(`^template: version:1:\\d+: executing "version" at <\\.[A-Za-z.]+>: can't evaluate field Nope in type ${type!.replace(/[.*]/g, "\\$&")}\n$`));
+    }
   });
 
   test("hako info and hako system info, with HAKO_HOST too", () => {
@@ -173,6 +183,13 @@ describe("e2e: hako against hakod", () => {
     }
     const f = hako(["-H", d.host, "info", "--format", "{{.ServerVersion}}"]);
     assert.equal(f.stdout, `${VERSION}\n`);
+    const client = hako(["-H", d.host, "info", "--format", "{{json .ClientInfo}}"]);
+    assert.deepEqual(Object.keys(JSON.parse(client.stdout) as object), ["Debug", "Version", "DefaultAPIVersion", "GitCommit", "GoVersion", "Os", "Arch", "BuildTime", "Context", "Plugins", "Warnings"]);
+    for (const [format, type] of [["{{.Nope}}", "system.dockerInfo"], ["{{.ClientInfo.Nope}}", "*system.clientInfo"], ["{{.Plugins.Nope}}", "system.PluginsInfo"]]) {
+      const bad = hako(["-H", d.host, "info", "--format", format!]);
+      assert.equal(bad.status, 1, format);
+      assert.match(bad.stderr, new RegExp(`^template: :1:\\d+: executing "" at <\\.[A-Za-z.]+>: can't evaluate field Nope in type ${type!.replace(/[.*]/g, "\\$&")}\n$`));
+    }
   });
 
   test("no daemon at an explicit address: client section, then 'Cannot connect', exit 1", () => {
@@ -217,7 +234,7 @@ describe("e2e: hako against hakod", () => {
     assert.match(group.stdout, /^Usage:  hako image COMMAND$/m);
     const tmpl = hako(["-H", d.host, "version", "--format", "{{.X"]);
     assert.equal(tmpl.status, 64);
-    assert.match(tmpl.stderr, /^template parsing error: template: :1: unclosed action/);
+    assert.match(tmpl.stderr, /^template parsing error: template: version:1: unclosed action/);
     const v = hako(["-v"]);
     assert.match(v.stdout, new RegExp(`^hako version ${VERSION.replace(/\./g, "\\.")}, build \\S+\\n$`));
   });

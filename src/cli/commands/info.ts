@@ -1,5 +1,7 @@
 /** hako info (hako system info): the daemon's SystemInfo, laid out as `docker info`. */
 import { VERSION } from "../../common/version.ts";
+import { goStruct } from "../template/index.ts";
+import { clientSection } from "./version.ts";
 import { bytesSize, checkFormat, renderFormat } from "../output.ts";
 import { FORMAT_FLAG, type CliCommand, type CliContext } from "./command.ts";
 import { daemonAnswer } from "./daemon-answer.ts";
@@ -131,12 +133,15 @@ export const info: CliCommand = {
   args: [0, 0],
   async run(ctx, flags) {
     const format = flags.format as string | undefined;
-    if (format) checkFormat(format);
+    if (format) checkFormat(format, { plainExecuteErrors: true });
     const { answer: server, failure } = await daemonAnswer(() => ctx.client().json<Info>("GET", "/info"));
     if (format) {
-      const clientInfo = { Version: VERSION, Context: "default", Debug: ctx.global.debug, Plugins: [], Warnings: null };
+      // docker's clientInfo: Debug, its clientVersion without the API version (omitted when empty), Plugins, Warnings.
+      const { Platform: _platform, APIVersion: _api, ...version } = clientSection("");
+      const clientInfo = goStruct({ Debug: ctx.global.debug, ...version, Plugins: [], Warnings: null, APIVersion: "" }, "*system.clientInfo", ({ APIVersion: _, ...rest }) => rest);
       const data = { ...(server ?? {}), ClientInfo: clientInfo, ClientErrors: [], ServerErrors: failure ? [String((failure as Error).message)] : [] };
-      ctx.out(renderFormat(format, data));
+      if (data.Plugins) goStruct(data.Plugins, "system.PluginsInfo");
+      ctx.out(renderFormat(format, goStruct(data, "system.dockerInfo"), { plainExecuteErrors: true }));
     } else {
       ctx.out(`Client:\n${clientLines(ctx)}\nServer:\n`);
       if (server) {

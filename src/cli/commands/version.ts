@@ -1,6 +1,7 @@
 /** hako version: the client's and the daemon's versions, laid out as `docker version`. */
 import { API_VERSION, buildInfo } from "../../api/version.ts";
 import { VERSION_TABWRITER, checkFormat, renderFormat, tabwrite } from "../output.ts";
+import { goStruct } from "../template/index.ts";
 import { FORMAT_FLAG, type CliCommand } from "./command.ts";
 import { daemonAnswer } from "./daemon-answer.ts";
 
@@ -36,9 +37,10 @@ interface ServerVersion {
   BuildTime?: string;
 }
 
-function clientSection(apiVersion: string): Record<string, unknown> {
+/** The client's part of version (docker's clientVersion); `info` shows it without the API version. */
+export function clientSection(apiVersion: string): Record<string, unknown> {
   const b = buildInfo();
-  return {
+  return goStruct({
     Platform: { Name: "hako" },
     Version: b.version,
     APIVersion: apiVersion,
@@ -49,7 +51,7 @@ function clientSection(apiVersion: string): Record<string, unknown> {
     Arch: b.arch,
     BuildTime: ansicDate(b.buildTime),
     Context: "default",
-  };
+  }, "system.clientVersion", jsonView);
 }
 
 function serverSection(v: ServerVersion): Record<string, unknown> {
@@ -57,27 +59,36 @@ function serverSection(v: ServerVersion): Record<string, unknown> {
     if (c.Name !== "Engine" || !c.Details?.BuildTime) return c;
     return { ...c, Details: { ...c.Details, BuildTime: ansicDate(c.Details.BuildTime) } };
   });
-  return {
-    Platform: { Name: v.Platform?.Name ?? "" },
-    Version: v.Version ?? "",
-    APIVersion: v.ApiVersion ?? "",
-    MinAPIVersion: v.MinAPIVersion ?? "",
-    Os: v.Os ?? "",
-    Arch: v.Arch ?? "",
-    Components: components,
-    GitCommit: v.GitCommit ?? "",
-    GoVersion: v.GoVersion ?? "",
-    KernelVersion: v.KernelVersion ?? "",
-    Experimental: v.Experimental ?? false,
-    BuildTime: v.BuildTime ?? "",
-  };
+  // types.Version's field order; its json omits an empty MinAPIVersion, KernelVersion, BuildTime and a false Experimental.
+  return goStruct(
+    {
+      Platform: { Name: v.Platform?.Name ?? "" },
+      Components: components,
+      Version: v.Version ?? "",
+      APIVersion: v.ApiVersion ?? "",
+      MinAPIVersion: v.MinAPIVersion ?? "",
+      GitCommit: v.GitCommit ?? "",
+      GoVersion: v.GoVersion ?? "",
+      Os: v.Os ?? "",
+      Arch: v.Arch ?? "",
+      KernelVersion: v.KernelVersion ?? "",
+      Experimental: v.Experimental ?? false,
+      BuildTime: v.BuildTime ?? "",
+    },
+    "*types.Version",
+    (section) => {
+      const out = jsonView(section);
+      for (const k of ["MinAPIVersion", "KernelVersion", "Experimental", "BuildTime"]) if (!out[k]) delete out[k];
+      return out;
+    },
+  );
 }
 
-/** The JSON spelling of the sections (docker's json tags: ApiVersion, not APIVersion). */
-function jsonView(section: Record<string, unknown> | null): Record<string, unknown> | null {
-  if (!section) return null;
-  const { APIVersion, ...rest } = section;
-  return { ...rest, ApiVersion: APIVersion };
+/** The JSON spelling of the sections (docker's json tags: ApiVersion, not APIVersion), in docker's field order. */
+function jsonView(section: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(section)) out[k === "APIVersion" ? "ApiVersion" : k] = v;
+  return out;
 }
 
 function defaultLayout(client: Record<string, unknown>, server: Record<string, unknown> | null): string {
@@ -121,7 +132,9 @@ export const version: CliCommand = {
   args: [0, 0],
   async run(ctx, flags) {
     const format = flags.format as string | undefined;
-    if (format) checkFormat(format);
+    // docker's version template is named "version" and its failures are Go's own words.
+    const formatOptions = { name: "version", plainExecuteErrors: true };
+    if (format) checkFormat(format, formatOptions);
     const client = ctx.client();
     let apiVersion = API_VERSION;
     const { answer, failure } = await daemonAnswer(async () => {
@@ -130,8 +143,7 @@ export const version: CliCommand = {
     });
     const server = answer ?? null;
     const clientInfo = clientSection(apiVersion);
-    if (format === "json") ctx.out(renderFormat(format, { Client: jsonView(clientInfo), Server: jsonView(server) }));
-    else if (format) ctx.out(renderFormat(format, { Client: clientInfo, Server: server }));
+    if (format) ctx.out(renderFormat(format, goStruct({ Client: clientInfo, Server: server }, "system.versionInfo"), formatOptions));
     else ctx.out(defaultLayout(clientInfo, server));
     if (failure !== undefined) throw failure;
     return 0;

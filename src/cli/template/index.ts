@@ -18,7 +18,7 @@ export {
 } from "./funcs.ts";
 export { formatValue, sprint, sprintf, sprintln } from "./fmt.ts";
 export { goJSON } from "./json.ts";
-export { GO_TYPE } from "./values.ts";
+export { GO_TYPE, goStruct } from "./values.ts";
 export { DOCKER_TABWRITER, type TabWriterOptions, displayWidth, tabwrite } from "./tabwriter.ts";
 export {
   type FormatOptions,

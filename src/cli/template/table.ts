@@ -18,7 +18,7 @@ import { type ExecOptions } from "./exec.ts";
 import { DOCKER_HEADER_FUNCS, type FuncMap } from "./funcs.ts";
 import { DOCKER_TABWRITER, type TabWriterOptions, tabwrite } from "./tabwriter.ts";
 import { Template } from "./template.ts";
-import { compareStrings } from "./values.ts";
+import { compareStrings, isStruct } from "./values.ts";
 
 export const TABLE_FORMAT_KEY = "table";
 export const JSON_FORMAT_KEY = "json";
@@ -30,6 +30,10 @@ export interface FormatOptions extends Pick<ExecOptions, "strictFields"> {
   /** The template used for the bare format `table` (each command has its own default). */
   defaultTableFormat?: string;
   tabwriter?: TabWriterOptions;
+  /** The template's name in messages (docker version's is "version"). */
+  name?: string;
+  /** Execution failures as Go words them, without docker's "template parsing error: " (info, version). */
+  plainExecuteErrors?: boolean;
 }
 
 /** docker's Format.IsTable: any format starting with "table". */
@@ -52,8 +56,8 @@ export function templateText(format: string, options: FormatOptions = {}): strin
   return text.replaceAll("\\t", "\t").replaceAll("\\n", "\n");
 }
 
-function dockerError(err: unknown): never {
-  if (err instanceof TemplateError) {
+function dockerError(err: unknown, options: FormatOptions): never {
+  if (err instanceof TemplateError && !(options.plainExecuteErrors && err.phase !== "parse")) {
     throw new TemplateError(err.phase, `template parsing error: ${err.message}`, err.output);
   }
   throw err;
@@ -61,9 +65,9 @@ function dockerError(err: unknown): never {
 
 function parseFormat(text: string, options: FormatOptions): Template {
   try {
-    return Template.parse(text, options.funcs === undefined ? {} : { funcs: options.funcs });
+    return Template.parse(text, { ...(options.funcs === undefined ? {} : { funcs: options.funcs }), ...(options.name === undefined ? {} : { name: options.name }) });
   } catch (err) {
-    dockerError(err);
+    dockerError(err, options);
   }
 }
 
@@ -77,7 +81,8 @@ function parseFormat(text: string, options: FormatOptions): Template {
 function asContext(row: unknown): unknown {
   if (typeof row !== "object" || row === null || Array.isArray(row) || row instanceof Map) return row;
   const proto = Object.getPrototypeOf(row) as object | null;
-  if (proto === Object.prototype || proto === null) return sortedCopy(row as Record<string, unknown>);
+  // Plain data marked as a struct (goStruct) keeps its field order, as Go's structs do.
+  if (proto === Object.prototype || proto === null) return isStruct(row) ? row : sortedCopy(row as Record<string, unknown>);
   const wrapper = Object.create(row) as Record<string, unknown>;
   Object.defineProperty(wrapper, "toJSON", { value: () => marshalContext(row), enumerable: false });
   return wrapper;
@@ -108,7 +113,7 @@ function renderRows(tmpl: Template, rows: readonly unknown[], options: FormatOpt
     try {
       out += tmpl.execute(asContext(row), { strictFields: options.strictFields ?? false });
     } catch (err) {
-      dockerError(err);
+      dockerError(err, options);
     }
     out += "\n";
   }

@@ -14,6 +14,18 @@
  */
 export const GO_TYPE: unique symbol = Symbol.for("hako.template.goType") as never;
 
+/**
+ * Marks plain data as a Go struct of `type` (unknown fields are errors),
+ * optionally with the JSON it encodes to (Go's json tags may spell a field
+ * otherwise than its name: APIVersion is "ApiVersion"). Both stay out of
+ * the object's own keys.
+ */
+export function goStruct<T extends object>(value: T, type: string, json?: (value: T) => unknown): T {
+  Object.defineProperty(value, GO_TYPE, { value: type, enumerable: false });
+  if (json) Object.defineProperty(value, "toJSON", { value: () => json(value), enumerable: false });
+  return value;
+}
+
 export type Kind = "invalid" | "nil" | "bool" | "int" | "float" | "string" | "slice" | "map" | "func";
 
 export function kindOf(v: unknown): Kind {
