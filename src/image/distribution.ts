@@ -10,7 +10,7 @@ import { decompressed } from "./compression.ts";
 import { chainIds, shortId } from "./ids.ts";
 import type { ImageRecord } from "./image-store.ts";
 import { familiarString, normalize, parseReference, registryHost, repository, type Reference } from "./reference.ts";
-import { RegistryClient, type RegistryCredentials } from "./registry/client.ts";
+import { RegistryClient, type RegistryCredentials, type SearchResult } from "./registry/client.ts";
 import { throttled } from "./registry/jobs.ts";
 import { pullImage } from "./registry/pull.ts";
 import { pushImage } from "./registry/push.ts";
@@ -245,6 +245,61 @@ export async function push(
     client.close();
   }
   return results;
+}
+
+const DEFAULT_SEARCH_LIMIT = 25;
+
+/**
+ * docker search: a v1 index's repositories matching `term`. A term whose
+ * first part names a host ("localhost:5000/x", "my.reg/x") asks that
+ * registry; any other asks Docker Hub's index (moby's splitReposSearchTerm).
+ * Filters: is-official, stars (a minimum) and is-automated (deprecated: true
+ * matches nothing, and every result says false).
+ */
+export async function search(
+  term: string,
+  options: RegistryOptions & { limit?: number; filters?: Map<string, string[]>; auth?: AuthConfig; signal?: AbortSignal },
+): Promise<SearchResult[]> {
+  const filters = options.filters ?? new Map<string, string[]>();
+  const boolFilter = (key: string): boolean | undefined => {
+    const values = filters.get(key);
+    if (!values?.length) return undefined;
+    const v = values[0]!.toLowerCase();
+    if (v === "true" || v === "1") return true;
+    if (v === "false" || v === "0") return false;
+    throw new InvalidArgumentError(`invalid filter '${key}=${values[0]}'`);
+  };
+  if (boolFilter("is-automated")) return [];
+  const official = boolFilter("is-official");
+  let minStars = 0;
+  for (const v of filters.get("stars") ?? []) {
+    if (!/^[-+]?\d+$/.test(v)) throw new InvalidArgumentError(`invalid filter 'stars=${v}'`);
+    minStars = Math.max(minStars, Number(v));
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(term)) throw new InvalidArgumentError(`invalid repository name: repository name (${term}) should not have a scheme`);
+  const limit = options.limit || DEFAULT_SEARCH_LIMIT;
+  if (limit < 1 || limit > 100) throw new InvalidArgumentError(`limit ${limit} is outside the range of [1, 100]`);
+  const slash = term.indexOf("/");
+  const first = slash < 0 ? "" : term.slice(0, slash);
+  const ownIndex = first.includes(".") || first.includes(":") || first === "localhost";
+  const index = ownIndex ? first : "index.docker.io";
+  // Pulled "library/foo" is stored as "foo": the official index is asked for it so.
+  const remote = ownIndex ? term.slice(slash + 1) : term.replace(/^library\//, "");
+  const client = new RegistryClient({
+    host: index,
+    index: true,
+    insecureRegistries: options.insecureRegistries,
+    credentials: credentialsOf(options.auth) ?? options.credentialsFor?.(ownIndex ? index : "docker.io"),
+    userAgent: "hako",
+  });
+  try {
+    const results = await client.search(remote, limit, { signal: options.signal });
+    return results
+      .filter((r) => (official === undefined || r.is_official === official) && r.star_count >= minStars)
+      .map((r) => ({ ...r, is_automated: false }));
+  } finally {
+    client.close();
+  }
 }
 
 /** POST /auth: checks credentials against the registry. */

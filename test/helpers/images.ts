@@ -18,7 +18,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import tarStream from "tar-stream";
-import { RegistryClient } from "../../src/image/registry/client.ts";
+import { RegistryClient, type SearchResult } from "../../src/image/registry/client.ts";
 import { pushImage } from "../../src/image/registry/push.ts";
 import type { ImageService } from "../../src/image/service.ts";
 import { openImageService } from "../../src/image/setup.ts";
@@ -278,6 +278,8 @@ export interface FakeRegistry {
   sent: Map<string, number>;
   /** "METHOD path" of every request */
   requests: string[];
+  /** what GET /v1/search answers from: repositories whose name contains q, the first n of them */
+  searchIndex: SearchResult[];
   /** serves `image` as repo:tag (and by digest) */
   addImage(repo: string, tag: string, image: ImageBlobs): void;
   stop(): Promise<void>;
@@ -289,6 +291,7 @@ export async function startFakeRegistry(): Promise<FakeRegistry> {
   const blobs = new Map<string, FakeBlob>();
   const sent = new Map<string, number>();
   const requests: string[] = [];
+  const searchIndex: SearchResult[] = [];
   const sockets = new Set<net.Socket>();
 
   const serveBlob = (digest: string, blob: FakeBlob, req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -356,6 +359,12 @@ export async function startFakeRegistry(): Promise<FakeRegistry> {
       res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
       return;
     }
+    if (url.pathname === "/v1/search" && req.method === "GET") {
+      const q = url.searchParams.get("q") ?? "";
+      const results = searchIndex.filter((r) => r.name.includes(q)).slice(0, Number(url.searchParams.get("n") ?? 25));
+      res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ num_results: results.length, query: q, results }));
+      return;
+    }
     const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(url.pathname);
     if (m && (req.method === "GET" || req.method === "HEAD")) {
       const [, repo, kind, ref] = m as unknown as [string, string, string, string];
@@ -395,6 +404,7 @@ export async function startFakeRegistry(): Promise<FakeRegistry> {
     blobs,
     sent,
     requests,
+    searchIndex,
     addImage(repo, tag, image) {
       const entry = { body: image.manifest, mediaType: image.mediaType };
       manifests.set(`${repo}:${tag}`, entry);

@@ -277,10 +277,6 @@ describe("api: images", { skip }, () => {
     assert.equal(bad.status, 400);
   });
 
-  test("GET /images/search answers an empty list", async () => {
-    const res = await d.request("GET", "/images/search?term=busybox");
-    assert.deepEqual(res.json(), []);
-  });
 
   describe("save and load between two daemons", () => {
     let second: TestDaemon;
@@ -452,6 +448,62 @@ describe("api: pull, push and /auth against a registry", { skip: skip || registr
 
   test("the daemon logged no error", () => {
     assert.doesNotMatch(d.log(), /level=error/);
+  });
+});
+
+describe("api: search (a v1 index on 127.0.0.1)", { skip }, () => {
+  let d: TestDaemon;
+  let fake: FakeRegistry;
+  before(async () => {
+    [d, fake] = await Promise.all([startDaemon(), startFakeRegistry()]);
+    fake.searchIndex.push(
+      { star_count: 12, is_official: true, name: "tools/busybox", is_automated: true, description: "the official one" },
+      { star_count: 3, is_official: false, name: "someone/busybox-extra", is_automated: false, description: "not official" },
+      { star_count: 0, is_official: false, name: "other/nginx", is_automated: false, description: "" },
+    );
+  });
+  after(async () => {
+    await d?.stop();
+    await fake?.stop();
+  });
+  const searchFor = (query: string): Promise<ApiResponse> => d.request("GET", `/images/search?${query}`);
+
+  test("asks the registry the term names, and answers its results in dockerd's shape", async () => {
+    const res = await searchFor(`term=${fake.host}/busybox`);
+    assert.equal(res.status, 200, res.body);
+    assert.deepEqual(res.json(), [
+      { star_count: 12, is_official: true, name: "tools/busybox", is_automated: false, description: "the official one" },
+      { star_count: 3, is_official: false, name: "someone/busybox-extra", is_automated: false, description: "not official" },
+    ]);
+    assert.ok(fake.requests.includes("GET /v1/search"));
+    const limited = await searchFor(`term=${fake.host}/busybox&limit=1`);
+    assert.deepEqual((limited.json() as { name: string }[]).map((r) => r.name), ["tools/busybox"]);
+  });
+
+  test("filters: is-official, stars (a minimum), is-automated (deprecated: true finds nothing)", async () => {
+    const f = (filters: object): Promise<ApiResponse> => searchFor(`term=${fake.host}/busybox&filters=${encodeURIComponent(JSON.stringify(filters))}`);
+    assert.deepEqual(((await f({ "is-official": ["false"] })).json() as { name: string }[]).map((r) => r.name), ["someone/busybox-extra"]);
+    assert.deepEqual(((await f({ stars: ["5"] })).json() as { name: string }[]).map((r) => r.name), ["tools/busybox"]);
+    assert.deepEqual((await f({ "is-automated": ["true"] })).json(), []);
+  });
+
+  test("bad input: 400s with dockerd's words, and nothing asked of the registry", async () => {
+    const before = fake.requests.length;
+    const cases: [string, string | RegExp][] = [
+      [`term=${fake.host}/x&limit=abc`, 'invalid limit specified: strconv.Atoi: parsing "abc": invalid syntax'],
+      [`term=${fake.host}/x&limit=-1`, "invalid limit specified"],
+      [`term=${fake.host}/x&limit=101`, "limit 101 is outside the range of [1, 100]"],
+      [`term=${fake.host}/x&filters=${encodeURIComponent('{"bogus":["1"]}')}`, "invalid filter 'bogus'"],
+      [`term=${fake.host}/x&filters=${encodeURIComponent('{"stars":["many"]}')}`, "invalid filter 'stars=many'"],
+      [`term=${fake.host}/x&filters=${encodeURIComponent('{"is-official":["maybe"]}')}`, "invalid filter 'is-official=maybe'"],
+      [`term=http://${fake.host}/x`, `invalid repository name: repository name (http://${fake.host}/x) should not have a scheme`],
+    ];
+    for (const [query, message] of cases) {
+      const res = await searchFor(query);
+      assert.equal(res.status, 400, query);
+      assert.deepEqual(res.json(), { message }, query);
+    }
+    assert.equal(fake.requests.length, before);
   });
 });
 

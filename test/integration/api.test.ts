@@ -89,7 +89,7 @@ describe("api: system endpoints and routing", () => {
   t("POST", "/images/create?fromImage=alpine&tag=bad%20tag", 400, { message: "invalid tag format" });
   t("POST", "/images/load", 200, (res) => assert.ok(JSON.parse(res.body.trim().split("\n").at(-1)!).errorDetail, res.body));
   t("POST", "/images/prune", 200, { ImagesDeleted: null, SpaceReclaimed: 0 });
-  t("GET", "/images/search?term=alpine", 200, []);
+  t("GET", "/images/search?term=alpine&limit=200", 400, { message: "limit 200 is outside the range of [1, 100]" });
   t("POST", "/auth", "{not json", 400, (res) => assert.match(res.json().message, /^invalid JSON in the request body/));
   t("POST", "/auth", "", 400, { message: "the request body is empty: a JSON object was expected" });
   t("POST", "/auth", "[1,2]", 400, { message: "the request body must be a JSON object, not an array" });

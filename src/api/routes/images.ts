@@ -35,7 +35,7 @@ import {
 import { saveImages, loadImages } from "../../image/archive/index.ts";
 import { createBusyboxImage } from "../../image/busybox.ts";
 import { isValidDigest } from "../../image/digest.ts";
-import { pull, push } from "../../image/distribution.ts";
+import { pull, push, search as searchIndex } from "../../image/distribution.ts";
 import { shortId } from "../../image/ids.ts";
 import {
   familiarName,
@@ -634,8 +634,22 @@ async function loadArchive(call: ApiCall): Promise<void> {
 
 // ---------------------------------------------------------------- search, bootstrap
 
-function search(call: ApiCall): void {
-  json(call.res, 200, []);
+/** GET /images/search?term=&limit=&filters=: the registry's v1 index, as dockerd asks it. */
+async function search(call: ApiCall): Promise<void> {
+  const rawLimit = (call.query.get("limit") ?? "").trim();
+  if (rawLimit !== "" && !/^[-+]?\d+$/.test(rawLimit)) throw new InvalidArgumentError(`invalid limit specified: strconv.Atoi: parsing ${JSON.stringify(rawLimit)}: invalid syntax`);
+  if (Number(rawLimit) < 0) throw new InvalidArgumentError("invalid limit specified");
+  const filters = parseFilters(call.query, ["is-automated", "is-official", "stars"]);
+  // A search needs no auth: a header that does not decode is ignored, as dockerd ignores it.
+  const auth = decodeRegistryAuth(call.req.headers["x-registry-auth"]);
+  const results = await searchIndex(call.query.get("term") ?? "", {
+    ...call.ctx.services.registry,
+    limit: rawLimit === "" ? 0 : Number(rawLimit),
+    filters,
+    ...(auth ? { auth } : {}),
+    signal: call.signal,
+  });
+  json(call.res, 200, results);
 }
 
 /** POST /hako/images/busybox?tag=: the host's busybox-static as an image (hako extension). */

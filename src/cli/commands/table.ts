@@ -23,6 +23,7 @@ import { save } from "./image/save.ts";
 import { tag } from "./image/tag.ts";
 import { info } from "./info.ts";
 import { login, logout } from "./registry/login.ts";
+import { search } from "./registry/search.ts";
 import { version } from "./version.ts";
 import {
   attach,
@@ -55,10 +56,6 @@ import { df, events, systemPrune } from "./system/index.ts";
 import { volume } from "./volume/index.ts";
 import { network } from "./network/index.ts";
 
-function planned(name: string, usage: string, summary: string, extra: Partial<CliCommand> = {}): CliCommand {
-  return { name, usage, summary, ...extra };
-}
-
 // image
 
 const builder: CliCommand = {
@@ -88,8 +85,6 @@ const system: CliCommand = {
   summary: "Manage hako",
   subcommands: [df, events, info, systemPrune],
 };
-
-const search = planned("search", "[OPTIONS] TERM", "Search Docker Hub for images");
 
 /** The top of the command line, in docker's groups and order. */
 export const TOP_LEVEL: TopLevelEntry[] = [

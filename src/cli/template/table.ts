@@ -84,7 +84,9 @@ function asContext(row: unknown): unknown {
   // Plain data marked as a struct (goStruct) keeps its field order, as Go's structs do.
   if (proto === Object.prototype || proto === null) return isStruct(row) ? row : sortedCopy(row as Record<string, unknown>);
   const wrapper = Object.create(row) as Record<string, unknown>;
-  Object.defineProperty(wrapper, "toJSON", { value: () => marshalContext(row), enumerable: false });
+  // A row that marshals otherwise than it prints (docker's custom MarshalJSON) brings its own toJSON.
+  const own = (row as { toJSON?: unknown }).toJSON;
+  Object.defineProperty(wrapper, "toJSON", { value: typeof own === "function" ? () => (own as () => unknown).call(row) : () => marshalContext(row), enumerable: false });
   return wrapper;
 }
 

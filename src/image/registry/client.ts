@@ -46,6 +46,17 @@ export interface RegistryClientOptions {
   tls?: Pick<https.AgentOptions, "ca" | "cert" | "key" | "rejectUnauthorized">;
   /** the clock used for token lifetimes (tests) */
   now?: () => number;
+  /** a v1 index (search): the host as named, Docker Hub's being index.docker.io rather than its registry */
+  index?: boolean;
+}
+
+/** One repository of a v1 index search (registry.SearchResult, in its field order). */
+export interface SearchResult {
+  star_count: number;
+  is_official: boolean;
+  name: string;
+  is_automated: boolean;
+  description: string;
 }
 
 export interface ManifestResult {
@@ -437,7 +448,7 @@ export class RegistryClient {
   constructor(opts: RegistryClientOptions) {
     if (!opts.host || /[\s/@]/.test(opts.host)) throw new InvalidArgumentError(`invalid registry host: ${JSON.stringify(opts.host)}`);
     this.opts = opts;
-    this.host = DOCKER_HUB_HOSTS.has(opts.host.toLowerCase()) ? "registry-1.docker.io" : opts.host;
+    this.host = DOCKER_HUB_HOSTS.has(opts.host.toLowerCase()) ? (opts.index ? "index.docker.io" : "registry-1.docker.io") : opts.host;
     this.userAgent = opts.userAgent ?? `hako/${VERSION}`;
     this.timeoutMs = opts.timeoutMs ?? 60_000;
     this.now = opts.now ?? Date.now;
@@ -484,6 +495,32 @@ export class RegistryClient {
       return { ...(apiVersion ? { apiVersion } : {}), auth: this.challengeScheme(), authenticated: false };
     }
     throw await this.failure(res, `ping ${this.host}`);
+  }
+
+  /** GET /v1/search?q=&n=: a v1 index's repositories matching `term` (the client made with `index`). */
+  async search(term: string, limit: number, opts: { signal?: AbortSignal } = {}): Promise<SearchResult[]> {
+    const url = await this.url(`/v1/search?q=${encodeURIComponent(term)}&n=${limit}`);
+    const res = await this.send({ method: "GET", url, headers: { "X-Docker-Token": "true" }, scopes: ["registry:catalog:search"], followRedirects: true, signal: opts.signal });
+    if (res.status !== 200) {
+      drain(res.body);
+      // moby: an Unknown error (500) whatever the index answered.
+      throw new InternalError(`Unexpected status code ${res.status}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse((await readBody(res.body, MAX_MANIFEST_BYTES)).toString("utf8"));
+    } catch (err) {
+      throw new InternalError(`error decoding registry search results: ${(err as Error).message}`, { cause: err });
+    }
+    const results = (parsed as { results?: unknown } | null)?.results;
+    if (!Array.isArray(results)) throw new InternalError("error decoding registry search results: no results list");
+    return results.map((r: Record<string, unknown>) => ({
+      star_count: typeof r.star_count === "number" ? r.star_count : 0,
+      is_official: r.is_official === true,
+      name: typeof r.name === "string" ? r.name : "",
+      is_automated: r.is_automated === true,
+      description: typeof r.description === "string" ? r.description : "",
+    }));
   }
 
   /** Fetches a manifest (or index) and verifies it when `reference` is a digest. */
