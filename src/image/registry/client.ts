@@ -514,7 +514,8 @@ export class RegistryClient {
     }
     const results = (parsed as { results?: unknown } | null)?.results;
     if (!Array.isArray(results)) throw new InternalError("error decoding registry search results: no results list");
-    return results.map((r: Record<string, unknown>) => ({
+    const entries = results.filter((r): r is Record<string, unknown> => typeof r === "object" && r !== null && !Array.isArray(r));
+    return entries.map((r) => ({
       star_count: typeof r.star_count === "number" ? r.star_count : 0,
       is_official: r.is_official === true,
       name: typeof r.name === "string" ? r.name : "",
