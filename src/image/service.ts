@@ -18,7 +18,7 @@ import { DigestingStream, sha256Digest } from "./digest.ts";
 import { emptyContainerConfig } from "./empty-container-config.ts";
 import { chainIds, shortId } from "./ids.ts";
 import type { ImageRecord, ImageStore } from "./image-store.ts";
-import { familiarString, isImageIdLike, normalize, parseReference, repository, familiarName } from "./reference.ts";
+import { familiarString, normalize, parseReference, repository, familiarName } from "./reference.ts";
 
 export type Progress = (message: JSONMessage) => void;
 
@@ -293,7 +293,8 @@ export class ImageService {
   async remove(name: string, options: { force?: boolean; noPrune?: boolean } = {}): Promise<ImageDeleteResponseItem[]> {
     const record = this.images.resolve(name);
     const out: ImageDeleteResponseItem[] = [];
-    const byId = isImageIdLike(name) && !this.isTagName(name);
+    // moby's isImageIDPrefix: a name that starts the image's ID removes by ID (any length), anything else is a reference.
+    const byId = record.id.startsWith(name) || record.id.slice("sha256:".length).startsWith(name);
     const users = this.containerUsage(record.id);
     const running = users.find((u) => u.running);
     const tags = this.images.tagsOf(record.id);
@@ -310,12 +311,16 @@ export class ImageService {
       }
       this.images.untag(ref);
       out.push({ Untagged: familiarString(parseReference(full)) });
-      // Docker also drops the repo digests of that repository when the last tag goes.
-      if (this.images.tagsOf(record.id).length > 0) return out;
-      for (const d of this.images.repoDigestsOf(record.id)) {
-        this.images.untag(parseReference(d));
-        out.push({ Untagged: familiarString(parseReference(d)) });
+      // moby: when a repository's last tag goes, its digest references go too (other repositories keep theirs).
+      const repo = repository(ref);
+      const sameRepo = (t: string): boolean => repository(parseReference(t)) === repo;
+      if (!ref.digest && !this.images.tagsOf(record.id).some(sameRepo)) {
+        for (const d of this.images.repoDigestsOf(record.id).filter(sameRepo)) {
+          this.images.untag(parseReference(d));
+          out.push({ Untagged: familiarString(parseReference(d)) });
+        }
       }
+      if (this.images.tagsOf(record.id).length + this.images.repoDigestsOf(record.id).length > 0) return out;
       if (users.length) return out; // the image stays, unnamed, for its containers
     } else {
       if (tags.length > 1 && !options.force) {
@@ -350,15 +355,6 @@ export class ImageService {
       await this.collectGarbage();
     }
     return out;
-  }
-
-  private isTagName(name: string): boolean {
-    try {
-      const ref = normalize(name);
-      return this.images.tagsOf(this.images.resolve(name).id).includes(`${repository(ref)}:${ref.tag}`);
-    } catch {
-      return false;
-    }
   }
 
   /** docker image prune: dangling images (or all unused with `all`). */

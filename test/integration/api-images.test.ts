@@ -180,9 +180,15 @@ describe("api: images", { skip }, () => {
     const res = await d.request("DELETE", "/images/localhost:5000/test/bb:1");
     assert.equal(res.status, 200, res.body);
     assert.deepEqual(res.json(), [{ Untagged: "localhost:5000/test/bb:1" }]);
+    const since = Math.floor(Date.now() / 1000) - 1;
     const res2 = await d.request("DELETE", "/images/bb-short");
     assert.deepEqual(res2.json(), [{ Untagged: "bb-short:latest" }]);
-    assert.equal((await d.request("GET", "/images/busybox/json")).status, 200);
+    const image = (await d.request("GET", "/images/busybox/json")).json() as { Id: string };
+    // moby's untag event names the image by its ID.
+    const events = await d.request("GET", `/events?since=${since}&until=${Math.floor(Date.now() / 1000) + 1}&filters=${enc('{"event":["untag"]}')}`);
+    const untag = events.body.trim().split("\n").map((l) => JSON.parse(l) as { id: string; Actor: { ID: string; Attributes: { name: string } } });
+    assert.ok(untag.length >= 1);
+    for (const e of untag) assert.deepEqual([e.id, e.Actor.ID, e.Actor.Attributes.name], [image.Id, image.Id, image.Id]);
   });
 
   let importedId = "";

@@ -37,4 +37,44 @@ describe("image remove with containers", { skip }, () => {
       t.cleanup();
     }
   });
+
+  test("a short ID prefix removes by ID, as moby's isImageIDPrefix decides", async () => {
+    const t = await openTempImageService();
+    try {
+      const svc = t.service;
+      const image = await createBusyboxImage(svc);
+      svc.tag("busybox", "sidimg:1");
+      const prefix = image.id.slice("sha256:".length, "sha256:".length + 6);
+      // Two names: an ID cannot go without -f (it had untagged a made-up "<prefix>:latest" and said it was done).
+      await assert.rejects(svc.remove(prefix), /unable to delete [0-9a-f]{12} \(must be forced\) - image is referenced in multiple repositories/);
+      await svc.remove("busybox");
+      const removed = await svc.remove(prefix);
+      assert.deepEqual(removed[0], { Untagged: "sidimg:1" });
+      assert.ok(removed.some((r) => r.Deleted === image.id), JSON.stringify(removed));
+      assert.throws(() => svc.resolve(image.id), /No such image/);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  test("a repository's last tag takes its digest references along, not other repositories'", async () => {
+    const t = await openTempImageService();
+    try {
+      const svc = t.service;
+      const image = await createBusyboxImage(svc);
+      const digest = `sha256:${"d".repeat(64)}`;
+      svc.tag("busybox", "localhost:5000/a:1");
+      svc.tag("busybox", "localhost:5000/a:2");
+      svc.images.addRepoDigest(image.id, `localhost:5000/a@${digest}`);
+      svc.images.addRepoDigest(image.id, `localhost:5000/b@${digest}`);
+      assert.deepEqual(await svc.remove("localhost:5000/a:1"), [{ Untagged: "localhost:5000/a:1" }]);
+      assert.deepEqual(await svc.remove("localhost:5000/a:2"), [{ Untagged: "localhost:5000/a:2" }, { Untagged: `localhost:5000/a@${digest}` }]);
+      assert.deepEqual(svc.images.repoDigestsOf(image.id), [`localhost:5000/b@${digest}`]);
+      // b's digest still names it: removing busybox:latest leaves the image.
+      assert.deepEqual(await svc.remove("busybox"), [{ Untagged: "busybox:latest" }]);
+      assert.ok(svc.images.get(image.id));
+    } finally {
+      t.cleanup();
+    }
+  });
 });

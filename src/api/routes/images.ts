@@ -534,9 +534,12 @@ function tagImage(call: ApiCall): void {
 async function removeImage(call: ApiCall): Promise<void> {
   const name = call.params.name ?? "";
   if (name.trim() === "") throw new InvalidArgumentError("image name cannot be blank");
-  const items = await images(call).remove(name, { force: boolParam(call.query, "force"), noPrune: boolParam(call.query, "noprune") });
+  const service = images(call);
+  const id = service.resolve(name).id;
+  const items = await service.remove(name, { force: boolParam(call.query, "force"), noPrune: boolParam(call.query, "noprune") });
   for (const item of items) {
-    if (item.Untagged) publish(call, "untag", item.Untagged, { name: item.Untagged });
+    // moby names the image by its ID in untag events, whichever name went.
+    if (item.Untagged) publish(call, "untag", id, { name: id });
     if (item.Deleted) publish(call, "delete", item.Deleted, { name: item.Deleted });
   }
   json(call.res, 200, items);
