@@ -20,7 +20,7 @@ import { normalize } from "../image/reference.ts";
 import { rootfsExportTar, rootfsGetTar, rootfsPutTar, rootfsRealpath, rootfsStat, type RootfsLocation, type RootfsStat } from "../native/tools.ts";
 import type { ContainerConfig } from "../spec/docker-api.ts";
 import type { ImageConfig, ImageRuntimeConfig } from "../spec/oci-image.ts";
-import type { Mount } from "../storage/snapshotter.ts";
+import type { Mount, Snapshotter } from "../storage/snapshotter.ts";
 import type { ContainerRecord } from "./container-store.ts";
 import type { ContainerService } from "./containers.ts";
 import type { MountPointRecord } from "./types.ts";
@@ -142,6 +142,20 @@ function mountPointOf(c: ContainerRecord, abs: string): MountPointRecord | undef
 }
 
 /** An overlay mount's options as mount(2) data, its lowers read-only on top of each other when `layersOnly`. */
+/**
+ * A container's filesystem as the helper reaches it without the container:
+ * its layers mounted in the helper's own namespace (read-only: the upper dir
+ * as the top lower), or the directory of a bind snapshotter.
+ */
+export function layerLocation(snapshotter: Snapshotter, id: string, readonly = true): RootfsLocation {
+  const m = snapshotter.mounts(id)[0];
+  if (!m) throw new NotFoundError(`container ${id} has no filesystem`);
+  if (m.type === "bind") return { root: m.source };
+  const merged = snapshotter.graphDriverData(id).MergedDir;
+  if (!merged) throw new NotFoundError(`container ${id}: the ${snapshotter.driver} snapshotter has no merged dir`);
+  return { root: merged, mount: { type: m.type, source: m.source, data: overlayData(m, readonly), cwd: m.cwd, readonly } };
+}
+
 function overlayData(m: Mount, layersOnly: boolean): string {
   const opts = m.options.filter((o) => o !== "ro" && o !== "rw");
   if (!layersOnly) return opts.join(",");
@@ -180,12 +194,7 @@ export class ArchiveService {
 
   /** The layers alone (export, changes): read-only unless `readonly` is false. */
   private layerView(c: ContainerRecord, readonly = true): RootfsLocation {
-    const m = this.snapshotter.mounts(c.ID)[0];
-    if (!m) throw new NotFoundError(`container ${c.ID} has no filesystem`);
-    if (m.type === "bind") return { root: m.source };
-    const merged = this.snapshotter.graphDriverData(c.ID).MergedDir;
-    if (!merged) throw new NotFoundError(`container ${c.ID}: the ${this.snapshotter.driver} snapshotter has no merged dir`);
-    return { root: merged, mount: { type: m.type, source: m.source, data: overlayData(m, readonly), cwd: m.cwd, readonly } };
+    return layerLocation(this.snapshotter, c.ID, readonly);
   }
 
   /**

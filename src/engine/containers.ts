@@ -4,19 +4,20 @@
  * and one shim per running container. hakod may die and come back: the
  * shims keep the containers, and `init` finds them again.
  */
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
 import type { Logger } from "../api/context.ts";
 import type { Cgroup } from "../cgroups/cgroup.ts";
 import { openCgroup } from "../cgroups/open.ts";
-import { ConflictError, FailedPreconditionError, InvalidArgumentError, SyscallError, errorMessage } from "../common/errors.ts";
+import { ConflictError, FailedPreconditionError, HakoError, InvalidArgumentError, SyscallError, errorMessage } from "../common/errors.ts";
 import { writeFileAtomic } from "../common/fs.ts";
 import type { EventBus } from "../daemon/events.ts";
 import { chainIds, shortId } from "../image/ids.ts";
 import type { ImageService } from "../image/service.ts";
 import { familiarString, parseReference } from "../image/reference.ts";
 import { PlanMode } from "../native/plan.ts";
+import { extractLayer, rootfsGetTar, rootfsStat } from "../native/tools.ts";
 import { ShimConnection, readExitFile, readShimPid, shimAlive, shimReleased, startContainerShim, type AttachFlags } from "../native/container-shim.ts";
 import { planContainer } from "../runtime/plan.ts";
 import { parseSignal, withDeviceRules } from "../runtime/runtime.ts";
@@ -34,6 +35,7 @@ import type {
 } from "../spec/docker-api.ts";
 import type { Spec } from "../spec/oci-runtime.ts";
 import { layerKey } from "../storage/layer-store.ts";
+import { layerLocation } from "./archive.ts";
 import { ContainerStore, ZERO_TIME, generateContainerId, initialState, statusOf, type ContainerRecord } from "./container-store.ts";
 import { NameRegistry, normalizeName } from "./names.ts";
 import { generateSpec, type SpecResult } from "./specgen.ts";
@@ -379,23 +381,23 @@ export class ContainerService {
       mkdirSync(shmDirOf(c.ID), { recursive: true });
       chmodSync(shmDirOf(c.ID), 0o1777);
     }
-    const result = this.specFor(c.ID, c.Name, c.Config, c.HostConfig, c.Image, imageConfig, true, c.MountPoints);
-    const spec = result.spec;
-    this.copyUpVolumes(c, spec);
-    // Made again at every start: a power cut that loses it loses nothing.
-    writeFileAtomic(path.join(this.store.paths(c.ID).dir, "spec.json"), JSON.stringify(spec), 0o644, "atomic");
-
     const cgroup = this.cgroup(c.ID);
-    cgroup.create(withDeviceRules(spec));
     const shimDir = this.shimDir(c.ID);
-    await shimReleased(this.shims.get(c.ID), shimDir);
-    await releaseSlirp(shimDir).catch(() => {});
-    rmSync(shimDir, { recursive: true, force: true });
-    mkdirSync(shimDir, { recursive: true, mode: 0o700 });
-    const root = this.rootfsOf(c.ID);
-    // Docker's sandboxes have lo up; a namespace of its own gets it from the process, before it execs.
-    const ownNetns = (spec.linux?.namespaces ?? []).some((n) => n.type === "network" && !n.path);
     try {
+      const result = this.specFor(c.ID, c.Name, c.Config, c.HostConfig, c.Image, imageConfig, true, c.MountPoints);
+      const spec = result.spec;
+      await this.copyUpVolumes(c);
+      // Made again at every start: a power cut that loses it loses nothing.
+      writeFileAtomic(path.join(this.store.paths(c.ID).dir, "spec.json"), JSON.stringify(spec), 0o644, "atomic");
+
+      cgroup.create(withDeviceRules(spec));
+      await shimReleased(this.shims.get(c.ID), shimDir);
+      await releaseSlirp(shimDir).catch(() => {});
+      rmSync(shimDir, { recursive: true, force: true });
+      mkdirSync(shimDir, { recursive: true, mode: 0o700 });
+      const root = this.rootfsOf(c.ID);
+      // Docker's sandboxes have lo up; a namespace of its own gets it from the process, before it execs.
+      const ownNetns = (spec.linux?.namespaces ?? []).some((n) => n.type === "network" && !n.path);
       const plan = planContainer(spec, {
         loopbackUp: ownNetns,
         bundle: this.store.paths(c.ID).dir,
@@ -574,15 +576,22 @@ export class ContainerService {
     this.opts.networks?.releaseContainer(id).catch((err: unknown) => this.opts.log.warn("network release failed", { id, error: errorMessage(err) }));
   }
 
-  /** Docker copies an image's files into a new named volume at its first mount. */
-  private copyUpVolumes(c: ContainerRecord, _spec: Spec): void {
+  /**
+   * Docker copies what the image has at a new volume's mount point into it,
+   * at its first mount, with the directory's owner and mode: read from the
+   * container's layers merged (the helper mounts them in its own namespace),
+   * so a directory any layer made or changed comes whole.
+   */
+  private async copyUpVolumes(c: ContainerRecord): Promise<void> {
     for (const m of Object.values(c.MountPoints)) {
       if (m.Type !== "volume" || !m.Name || !m.CopyData || !this.volumes.needsCopyUp(m.Name)) continue;
-      const { userRoot } = this.rootfsOf(c.ID);
-      const from = path.join(userRoot, m.Destination);
-      if (existsSync(from)) {
-        cpSync(from, m.Source, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
-      }
+      const loc = layerLocation(this.images.layers.snapshotter, c.ID);
+      // Nothing (or no directory) at the mount point in the image: an empty volume, as in Docker.
+      const st = await rootfsStat(loc, `${m.Destination}/`).catch((err: unknown) => {
+        if (HakoError.is(err) && err.code === "ERR_NOT_FOUND") return undefined;
+        throw err;
+      });
+      if (st && (st.mode & 0o170000) === 0o040000) await extractLayer(rootfsGetTar(loc, m.Destination, { as: "." }), m.Source, { whiteouts: "delete" });
       this.volumes.markInitialized(m.Name);
     }
   }

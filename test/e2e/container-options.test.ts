@@ -85,6 +85,34 @@ describe("container options seen from inside", { skip }, () => {
     assert.equal(hako(["volume", "rm", "optvol"]).status, 0);
   });
 
+  test("a new volume gets what the image has at its mount point, from any layer, with owner and mode", () => {
+    // The content is in the image's top layer, not the one with /etc/passwd.
+    const made = hako(["run", "--name", "vsrc", "--network", "none", "busybox", "sh", "-c", "mkdir -p /data/sub && echo img > /data/f && chown -R 1000:1000 /data/sub && chmod 750 /data/sub && ln -s f /data/link"]);
+    assert.equal(made.status, 0, made.stderr);
+    assert.equal(hako(["commit", "vsrc", "vimg:1"]).status, 0);
+    assert.equal(hako(["rm", "vsrc"]).status, 0);
+    const listing = "ls -ln /data | awk 'NR>1 {print $1, $3, $4, $NF}'; cat /data/f";
+    const want = "-rw-r--r-- 0 0 f\nlrwxrwxrwx 0 0 f\ndrwxr-x--- 1000 1000 sub\nimg\n";
+    const run = (options: string[]): string => {
+      const r = hako(["run", "--rm", "--network", "none", ...options, "vimg:1", "sh", "-c", listing]);
+      assert.equal(r.status, 0, `${options.join(" ")}: ${r.stderr}`);
+      return r.stdout;
+    };
+    assert.equal(run(["-v", "cu1:/data"]), want);
+    assert.equal(run(["--mount", "type=volume,src=cu2,dst=/data"]), want);
+    assert.equal(run(["-v", "cu3:/data:ro"]), want);
+    assert.equal(run(["--mount", "type=volume,dst=/data"]), want, "an anonymous volume");
+    // Copied once: what the first container left is what the next one finds; nocopy copies nothing.
+    inside(["-v", "cu1:/data"], "rm /data/f");
+    assert.equal(inside(["-v", "cu1:/data"], "ls /data | wc -l").trim(), "2");
+    const nocopy = hako(["run", "--rm", "--network", "none", "-v", "cu4:/data:nocopy", "vimg:1", "ls", "-A", "/data"]);
+    assert.equal(nocopy.stdout, "");
+    // Nothing at the mount point in the image: an empty volume, no error.
+    assert.equal(inside(["-v", "cu5:/nothing/here"], "ls -A /nothing/here"), "");
+    for (const v of ["cu1", "cu2", "cu3", "cu4", "cu5"]) assert.equal(hako(["volume", "rm", v]).status, 0, v);
+    assert.equal(hako(["rmi", "vimg:1"]).status, 0);
+  });
+
   test("capabilities: Docker's default set, --cap-add/--cap-drop, --privileged; no-new-privileges; seccomp", () => {
     const capEff = (opts: string[]): string => /CapEff:\s*(\w+)/.exec(inside(opts, "cat /proc/self/status"))![1]!;
     assert.equal(capEff([]), "00000000a80425fb");
