@@ -17,7 +17,7 @@
  * NetworkService endpoint), or a user network's name or id.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { ForbiddenError, InvalidArgumentError, NotFoundError } from "../common/errors.ts";
+import { ForbiddenError, InvalidArgumentError } from "../common/errors.ts";
 import type { EndpointSettings as ApiEndpointSettings, NetworkSettings, NetworkingConfig } from "../spec/docker-api.ts";
 import type { PortMap } from "./ports.ts";
 import type { EndpointSettings, NetworkService } from "./service.ts";
@@ -83,14 +83,15 @@ export function onModeNetwork(svc: NetworkService, c: { networkMode: string | un
 }
 
 /**
- * Create-time checks of NetworkMode and NetworkingConfig: the network
- * exists (404 "network X not found"), --ip, --network-alias and --mac only
- * where Docker allows them. Returns the NetworkMode to record ("default"
- * stays "default", as dockerd records it).
+ * Create-time checks of NetworkMode and NetworkingConfig: --ip,
+ * --network-alias and --mac only where Docker allows them. A network that
+ * does not exist yet is no error here: as in moby, start says "network X
+ * not found" (a 404 from create would make the docker CLI pull the image).
+ * Returns the NetworkMode to record ("default" stays "default", as dockerd
+ * records it).
  */
 export function checkNetworkMode(svc: NetworkService, mode: string | undefined, networking: NetworkingConfig | undefined): string {
-  const { kind, network } = networkModeKind(mode);
-  if (kind === "user") svc.inspect(network!);
+  const { kind } = networkModeKind(mode);
   const endpoints = endpointsByName(svc, networking);
   if (kind === "slirp4netns") parseSlirpMode(mode!, endpoints[mode!]?.DriverOpts);
   const names = Object.keys(endpoints);
@@ -100,11 +101,12 @@ export function checkNetworkMode(svc: NetworkService, mode: string | undefined, 
   for (const [name, ep] of Object.entries(endpoints)) {
     // The docker CLI names a mode it does not know in EndpointsConfig too ("slirp4netns": {}).
     if (kind === "slirp4netns" && name === mode) continue;
-    if (!svc.has(name)) throw new NotFoundError(`network ${name} not found`);
-    const user = svc.isUserNetwork(name);
     const ip = ep.IPAMConfig?.IPv4Address;
+    if (ip) parseIPv4(ip, "IPv4 address");
+    // The network may come later (moby: "might not exist when the container is created").
+    if (!svc.has(name)) continue;
+    const user = svc.isUserNetwork(name);
     if (ip) {
-      parseIPv4(ip, "IPv4 address");
       if (!user) throw new InvalidArgumentError("user specified IP address is supported on user defined networks only");
     }
     if (ep.Aliases?.length && !user) throw new InvalidArgumentError("network-scoped alias is supported only for containers in user defined networks");

@@ -167,6 +167,14 @@ describe("e2e: docker 28 runs containers on hakod", { skip: rootSkip || (existsS
     assert.match(missing.stderr, /no such file or directory/);
   });
 
+  test("a network that does not exist: start fails with 404, no pull is tried, --rm leaves nothing", () => {
+    const r = h.run(["run", "--rm", "--network", "no-such-net", "busybox", "true"]);
+    assert.equal(r.status, 125, describeRun(["run", "--network"], r));
+    assert.match(r.stderr, /Error response from daemon: network no-such-net not found/);
+    assert.doesNotMatch(r.stderr, /Unable to find image/);
+    assert.equal(h.ok(["ps", "-aq"]), "");
+  });
+
   test("stdout and stderr stay apart", () => {
     const r = h.run(["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2"]);
     assert.equal(r.status, 0, describeRun(["run"], r));

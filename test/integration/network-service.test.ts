@@ -278,7 +278,9 @@ describe("the engine's side: modes, attach at start, hosts and resolv.conf, insp
     assert.equal(checkNetworkMode(svc, "none", undefined), "none");
     // The docker CLI names the default network "default" in EndpointsConfig.
     assert.equal(checkNetworkMode(svc, "default", { EndpointsConfig: { default: {} } }), "default");
-    assert.throws(() => checkNetworkMode(svc, `nonet-${t2}`, undefined), /network nonet-\w+ not found/);
+    // A network that does not exist yet: no error at create (start says "not found"), as in moby; a bad --ip still is one.
+    assert.equal(checkNetworkMode(svc, `nonet-${t2}`, { EndpointsConfig: { [`nonet-${t2}`]: { IPAMConfig: { IPv4Address: "10.1.2.3" } } } }), `nonet-${t2}`);
+    assert.throws(() => checkNetworkMode(svc, `nonet-${t2}`, { EndpointsConfig: { [`nonet-${t2}`]: { IPAMConfig: { IPv4Address: "10.1.2" } } } }), /IPv4 address/);
     assert.throws(() => checkNetworkMode(svc, "bridge", { EndpointsConfig: { bridge: { IPAMConfig: { IPv4Address: "10.0.0.9" } } } }), /user defined networks only/);
     assert.throws(() => checkNetworkMode(svc, "default", { EndpointsConfig: { bridge: { Aliases: ["a"] } } }), /user defined networks/);
     assert.throws(() => checkNetworkMode(svc, "host", { EndpointsConfig: { bridge: {} } }), /conflicting options/);
