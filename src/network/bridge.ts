@@ -118,9 +118,9 @@ export class BridgeDriver {
     });
   }
 
-  /** Deletes the bridge (its veths go with their containers) and the network's rules. */
-  async removeNetwork(net: Pick<BridgeNetwork, "name" | "bridge">): Promise<void> {
-    await runNetlink([{ op: "link-del", name: net.bridge }]);
+  /** Deletes the bridge (its veths go with their containers), unless it is the user's own, and the network's rules. */
+  async removeNetwork(net: Pick<BridgeNetwork, "name" | "bridge"> & { keepBridge?: boolean }): Promise<void> {
+    if (!net.keepBridge) await runNetlink([{ op: "link-del", name: net.bridge }]);
     await this.netfilter.removeNetworkRules(net.name);
   }
 

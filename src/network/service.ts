@@ -129,6 +129,8 @@ interface NetworkRecord {
   IPAMOptions: Record<string, string> | null;
   /** The Linux bridge (bridge driver only). */
   bridge?: string;
+  /** The bridge was there before the network (the user's own, named by com.docker.network.bridge.name): it stays when the network goes, as libnetwork leaves it. */
+  bridgeExisted?: boolean;
   subnet?: string;
   gateway?: string;
   ipRange?: string;
@@ -564,6 +566,7 @@ export class NetworkService {
     const bridge = options[BRIDGE_NAME_OPTION] || `br-${id.slice(0, 12)}`;
     if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(bridge)) throw new InvalidArgumentError(`invalid bridge name ${JSON.stringify(bridge)}`);
     if (this.data.networks.some((n) => n.bridge === bridge)) throw new ConflictError(`bridge ${bridge} is already used by another network`);
+    const bridgeExisted = listLinks().some((l) => l.name === bridge);
     let mtu = DEFAULT_MTU;
     if (options[MTU_OPTION] !== undefined) {
       mtu = Number(options[MTU_OPTION]);
@@ -600,6 +603,7 @@ export class NetworkService {
       Labels: labels,
       IPAMOptions: req.IPAM?.Options ?? {},
       bridge,
+      ...(bridgeExisted ? { bridgeExisted: true } : {}),
       subnet: pool.subnet,
       gateway: pool.gateway,
       ...(pool.ipRange ? { ipRange: pool.ipRange } : {}),
@@ -609,7 +613,7 @@ export class NetworkService {
       await this.ensureKernel(rec);
     } catch (err) {
       this.ipam.removePool(id);
-      await this.driver.removeNetwork({ name: id.slice(0, 12), bridge }).catch(() => {});
+      await this.driver.removeNetwork({ name: id.slice(0, 12), bridge, keepBridge: bridgeExisted }).catch(() => {});
       throw err;
     }
     this.data.networks.push(rec);
@@ -625,6 +629,7 @@ export class NetworkService {
       // Rules are owned by the id: names may be reused, and two daemons may have a "bridge".
       name: net.Id.slice(0, 12),
       bridge: net.bridge!,
+      keepBridge: net.bridgeExisted === true,
       subnet: net.subnet!,
       gateway: net.gateway!,
       mtu,

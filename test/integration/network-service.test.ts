@@ -212,6 +212,21 @@ describe("NetworkService on the real kernel", { skip: skipReason }, () => {
     svc = again;
   });
 
+  test("a bridge the user made stays when the network on it goes; one hako made goes", async () => {
+    const own = `hkown${tag}`;
+    bridgesMade.add(own);
+    assert.equal(spawnSync("ip", ["link", "add", own, "type", "bridge"]).status, 0);
+    const sub = freeSubnet();
+    const res = await svc.create({ Name: `own-${tag}`, Options: { "com.docker.network.bridge.name": own }, IPAM: { Config: [{ Subnet: sub }] } });
+    await svc.remove(res.Id);
+    assert.ok(linkExists(own), "the user's bridge is left alone");
+    spawnSync("ip", ["link", "del", own]);
+    const made = await svc.create({ Name: `made-${tag}`, Options: { "com.docker.network.bridge.name": own }, IPAM: { Config: [{ Subnet: sub }] } });
+    assert.ok(linkExists(own));
+    await svc.remove(made.Id);
+    assert.ok(!linkExists(own), "a bridge hako made goes with its network");
+  });
+
   test("prune removes unused user networks; rm and teardown leave nothing", async () => {
     const pruned = await svc.prune({ label: ["team=a"] });
     assert.deepEqual(pruned.NetworksDeleted, [`net-${tag}`]);
