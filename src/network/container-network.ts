@@ -82,6 +82,8 @@ export function onModeNetwork(svc: NetworkService, c: { networkMode: string | un
   return !c.modeDisconnected && modeNetworkName(svc, c.networkMode) === network;
 }
 
+const STATIC_ADDRESS_REFUSAL = "user specified IP address is supported only when connecting to networks with user configured subnets";
+
 /**
  * Create-time checks of NetworkMode and NetworkingConfig: --ip,
  * --network-alias and --mac only where Docker allows them. A network that
@@ -108,6 +110,7 @@ export function checkNetworkMode(svc: NetworkService, mode: string | undefined, 
     const user = svc.isUserNetwork(name);
     if (ip) {
       if (!user) throw new InvalidArgumentError("user specified IP address is supported on user defined networks only");
+      if (!svc.takesStaticAddresses(name)) throw new InvalidArgumentError(STATIC_ADDRESS_REFUSAL);
     }
     if (ep.Aliases?.length && !user) throw new InvalidArgumentError("network-scoped alias is supported only for containers in user defined networks");
   }
@@ -143,6 +146,7 @@ export function checkConnect(
   if (ip) {
     parseIPv4(ip, "IPv4 address");
     if (!user) throw new InvalidArgumentError("user specified IP address is supported on user defined networks only");
+    if (!svc.takesStaticAddresses(target.Id)) throw new InvalidArgumentError(STATIC_ADDRESS_REFUSAL);
   }
   if (endpoint?.Aliases?.length && !user) throw new InvalidArgumentError("network-scoped alias is supported only for containers in user defined networks");
 }

@@ -132,6 +132,8 @@ interface NetworkRecord {
   /** The bridge was there before the network (the user's own, named by com.docker.network.bridge.name): it stays when the network goes, as libnetwork leaves it. */
   bridgeExisted?: boolean;
   subnet?: string;
+  /** The subnet was picked from the pools, not given: containers cannot ask for addresses in it (Docker's rule). */
+  subnetAuto?: boolean;
   gateway?: string;
   ipRange?: string;
   endpoints: Record<string, EndpointRecord>;
@@ -605,6 +607,7 @@ export class NetworkService {
       bridge,
       ...(bridgeExisted ? { bridgeExisted: true } : {}),
       subnet: pool.subnet,
+      ...(cfg?.Subnet ? {} : { subnetAuto: true }),
       gateway: pool.gateway,
       ...(pool.ipRange ? { ipRange: pool.ipRange } : {}),
       endpoints: {},
@@ -1022,5 +1025,11 @@ export class NetworkService {
   /** Is this a user-defined network (its containers resolve each other by name)? */
   isUserNetwork(ref: string): boolean {
     return this.userNetwork(this.find(ref));
+  }
+
+  /** Whether a container may ask for its own address there: a user network whose subnet was given at create. */
+  takesStaticAddresses(ref: string): boolean {
+    const net = this.find(ref);
+    return this.userNetwork(net) && !net.subnetAuto;
   }
 }

@@ -20,7 +20,7 @@ import { DnsResolver } from "../../src/network/dns.ts";
 import { Netfilter } from "../../src/network/netfilter.ts";
 import { linkExists, listLinks } from "../../src/network/netlink.ts";
 import { NetworkService } from "../../src/network/service.ts";
-import { attachContainer, checkNetworkMode, containerNetworkSettings, portBindingsOf } from "../../src/network/container-network.ts";
+import { attachContainer, checkConnect, checkNetworkMode, containerNetworkSettings, portBindingsOf } from "../../src/network/container-network.ts";
 import { queryA } from "../helpers/dns.ts";
 import { freePort, freeSubnet, NetnsHolders, networkSkipReason, nsExec, ruleLinesMentioning } from "../helpers/netns.ts";
 
@@ -225,6 +225,17 @@ describe("NetworkService on the real kernel", { skip: skipReason }, () => {
     assert.ok(linkExists(own));
     await svc.remove(made.Id);
     assert.ok(!linkExists(own), "a bridge hako made goes with its network");
+  });
+
+  test("--ip only on a network whose subnet was given at create", async () => {
+    const auto = await svc.create({ Name: `auto-${tag}` });
+    bridgesMade.add(`br-${auto.Id.slice(0, 12)}`);
+    const ip = svc.inspect(auto.Id).IPAM.Config![0]!.Subnet.replace(/\.0\/\d+$/, ".9");
+    const refusal = /user specified IP address is supported only when connecting to networks with user configured subnets/;
+    assert.throws(() => checkNetworkMode(svc, `auto-${tag}`, { EndpointsConfig: { [`auto-${tag}`]: { IPAMConfig: { IPv4Address: ip } } } }), refusal);
+    assert.throws(() => checkConnect(svc, { name: "/c", networkMode: "default" }, `auto-${tag}`, { IPAMConfig: { IPv4Address: ip } }), refusal);
+    assert.equal(checkNetworkMode(svc, `auto-${tag}`, { EndpointsConfig: { [`auto-${tag}`]: { Aliases: ["a"] } } }), `auto-${tag}`);
+    await svc.remove(auto.Id);
   });
 
   test("prune removes unused user networks; rm and teardown leave nothing", async () => {
