@@ -191,6 +191,7 @@ export class ImageService {
     const labels = filters.label ?? [];
     const before = filters.before?.[0] ? this.images.resolve(filters.before[0]) : undefined;
     const since = filters.since?.[0] ? this.images.resolve(filters.since[0]) : undefined;
+    const until = filters.until?.[0] ? parseUntil(filters.until[0]) : undefined;
     const all = this.images.list();
     const parents = new Set(all.map((r) => r.parent).filter(Boolean));
     const out: ImageSummary[] = [];
@@ -203,16 +204,19 @@ export class ImageService {
       if (dangling === "false" && isDangling) continue;
       if (before && record.created >= before.created) continue;
       if (since && record.created <= since.created) continue;
+      if (until !== undefined && Date.parse(record.created) >= until) continue;
       const config = this.config(record);
       const imageLabels = config.config?.Labels ?? {};
       if (!labels.every((l) => matchLabel(imageLabels, l))) continue;
       const familiar = tags.map((t) => familiarString(parseReference(t)));
-      if (references.length && !familiar.some((t) => references.some((pat) => matchReference(t, pat)))) continue;
+      const digests = this.images.repoDigestsOf(record.id).map((d) => familiarString(parseReference(d)));
+      // moby matches every reference of the image, digest ones too (an image pulled by digest only).
+      if (references.length && ![...familiar, ...digests].some((t) => references.some((pat) => matchReference(t, pat)))) continue;
       out.push({
         Id: record.id,
         ParentId: record.parent ?? "",
         RepoTags: familiar,
-        RepoDigests: this.images.repoDigestsOf(record.id).map((d) => familiarString(parseReference(d))),
+        RepoDigests: digests,
         Created: Math.floor(Date.parse(record.created) / 1000),
         Size: record.size,
         SharedSize: -1,

@@ -77,4 +77,25 @@ describe("image remove with containers", { skip }, () => {
       t.cleanup();
     }
   });
+
+  test("list: reference matches digest references too; until keeps images created before", async () => {
+    const t = await openTempImageService();
+    try {
+      const svc = t.service;
+      const image = await createBusyboxImage(svc);
+      const digest = `sha256:${"e".repeat(64)}`;
+      svc.images.addRepoDigest(image.id, `localhost:5000/hh/bb@${digest}`);
+      await svc.remove("busybox");
+      // Pulled by digest only: no tag, found by its repository.
+      for (const pattern of ["*/*/bb", "localhost:5000/hh/bb", "*/*/bb@*"]) {
+        assert.deepEqual(svc.list({ filters: { reference: [pattern] } }).map((i) => i.Id), [image.id], pattern);
+      }
+      assert.deepEqual(svc.list({ filters: { reference: ["other"] } }), []);
+      assert.deepEqual(svc.list({ filters: { until: ["2000-01-01"] } }), []);
+      assert.deepEqual(svc.list({ filters: { until: [String(Math.floor(Date.now() / 1000) + 60)] } }).map((i) => i.Id), [image.id]);
+      assert.deepEqual(svc.list({ filters: { until: ["0s"] } }).map((i) => i.Id), [image.id]);
+    } finally {
+      t.cleanup();
+    }
+  });
 });
