@@ -11,6 +11,7 @@ import type { Logger } from "../api/context.ts";
 import type { Cgroup } from "../cgroups/cgroup.ts";
 import { openCgroup } from "../cgroups/open.ts";
 import { ConflictError, FailedPreconditionError, HakoError, InvalidArgumentError, SyscallError, errorMessage } from "../common/errors.ts";
+import { filterTime, matchesLabels } from "../common/filters.ts";
 import { writeFileAtomic } from "../common/fs.ts";
 import type { EventBus } from "../daemon/events.ts";
 import { chainIds, shortId } from "../image/ids.ts";
@@ -893,11 +894,11 @@ export class ContainerService {
     let reclaimed = 0;
     for (const c of this.store.list()) {
       if (c.State.Running) continue;
-      if (!matchesLabels(c.Config.Labels ?? {}, filters.label ?? [])) continue;
+      if (!matchesLabels(filters.label ?? [], c.Config.Labels ?? {})) continue;
       // label!=k or label!=k=v: containers with such a label stay.
-      if ((filters["label!"] ?? []).some((l) => matchesLabels(c.Config.Labels ?? {}, [l]))) continue;
+      if ((filters["label!"] ?? []).some((l) => matchesLabels([l], c.Config.Labels ?? {}))) continue;
       const until = filters.until?.[0];
-      if (until && Date.parse(c.Created) >= parseTime(until)) continue;
+      if (until && Date.parse(c.Created) >= filterTime(until)) continue;
       reclaimed += (await this.images.layers.snapshotter.usage(c.ID).catch(() => ({ size: 0 }))).size;
       await this.remove(c.ID);
       deleted.push(c.ID);
@@ -1237,27 +1238,13 @@ export function parseLogSize(s: string | undefined): number | undefined {
   return Math.floor(Number(m[1]) * mult);
 }
 
-function matchesLabels(labels: Record<string, string>, filters: string[]): boolean {
-  return filters.every((f) => {
-    const eq = f.indexOf("=");
-    return eq < 0 ? f in labels : labels[f.slice(0, eq)] === f.slice(eq + 1);
-  });
-}
-
-function parseTime(s: string): number {
-  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
-  const d = /^(\d+)(h|m|s)$/.exec(s);
-  if (d) return Date.now() - Number(d[1]) * { h: 3_600_000, m: 60_000, s: 1000 }[d[2] as "h" | "m" | "s"];
-  return Date.parse(s);
-}
-
 function matchesFilters(c: ContainerRecord, f: Record<string, string[]>, svc: ContainerService): boolean {
   const status = statusOf(c.State);
   if (f.status?.length && !f.status.includes(status)) return false;
   if (f.exited?.length && (status !== "exited" || !f.exited.includes(String(c.State.ExitCode)))) return false;
   if (f.id?.length && !f.id.some((p) => c.ID.startsWith(p))) return false;
   if (f.name?.length && !f.name.some((n) => regexMatches(n.replace(/^\//, ""), c.Name.replace(/^\//, "")))) return false;
-  if (f.label?.length && !matchesLabels(c.Config.Labels ?? {}, f.label)) return false;
+  if (f.label?.length && !matchesLabels(f.label, c.Config.Labels ?? {})) return false;
   if (f.ancestor?.length) {
     const ok = f.ancestor.some((a) => {
       try {

@@ -8,6 +8,7 @@
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, type Stats } from "node:fs";
 import path from "node:path";
 import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError, isErrno } from "../common/errors.ts";
+import { matchesLabels, matchesRegexp } from "../common/filters.ts";
 import { writeFileAtomic } from "../common/fs.ts";
 import { randomHexId } from "../common/ids.ts";
 import type { Volume, VolumePruneResponse } from "../spec/docker-api.ts";
@@ -105,26 +106,6 @@ function directorySize(dir: string): number {
   };
   walk(dir);
   return total;
-}
-
-/** docker's filters.Args Match: the value is a regular expression matched anywhere. */
-function matchesRegexp(patterns: string[], value: string): boolean {
-  return patterns.some((p) => {
-    try {
-      return new RegExp(p).test(value);
-    } catch {
-      return p === value;
-    }
-  });
-}
-
-/** "key" or "key=value" filters, all of which must hold (filters.MatchKVList). */
-function matchesLabels(filters: string[], labels: Record<string, string>): boolean {
-  return filters.every((f) => {
-    const eq = f.indexOf("=");
-    if (eq < 0) return f in labels;
-    return labels[f.slice(0, eq)] === f.slice(eq + 1);
-  });
 }
 
 function parseBoolFilter(name: string, values: string[]): boolean {

@@ -7,6 +7,7 @@
 import { mkdirSync } from "node:fs";
 import { PassThrough, type Readable } from "node:stream";
 import { ConflictError, InvalidArgumentError } from "../common/errors.ts";
+import { filterTime, matchesLabels } from "../common/filters.ts";
 import type { ImageDeleteResponseItem, ImageInspect, ImagePruneResponse, ImageSummary, HistoryResponseItem, JSONMessage } from "../spec/docker-api.ts";
 import { MediaType, type Descriptor, type History, type ImageConfig, type Manifest } from "../spec/oci-image.ts";
 import type { LayerStore } from "../storage/layer-store.ts";
@@ -191,7 +192,7 @@ export class ImageService {
     const labels = filters.label ?? [];
     const before = filters.before?.[0] ? this.images.resolve(filters.before[0]) : undefined;
     const since = filters.since?.[0] ? this.images.resolve(filters.since[0]) : undefined;
-    const until = filters.until?.[0] ? parseUntil(filters.until[0]) : undefined;
+    const until = filters.until?.[0] ? filterTime(filters.until[0]) : undefined;
     const all = this.images.list();
     const parents = new Set(all.map((r) => r.parent).filter(Boolean));
     const out: ImageSummary[] = [];
@@ -207,7 +208,7 @@ export class ImageService {
       if (until !== undefined && Date.parse(record.created) >= until) continue;
       const config = this.config(record);
       const imageLabels = config.config?.Labels ?? {};
-      if (!labels.every((l) => matchLabel(imageLabels, l))) continue;
+      if (!matchesLabels(labels, imageLabels)) continue;
       const familiar = tags.map((t) => familiarString(parseReference(t)));
       const digests = this.images.repoDigestsOf(record.id).map((d) => familiarString(parseReference(d)));
       // moby matches every reference of the image, digest ones too (an image pulled by digest only).
@@ -375,9 +376,9 @@ export class ImageService {
         if (tagged && !options.all) continue;
         if (this.containerUsage(record.id).length) continue;
         if (this.images.children(record.id).length) continue;
-        if (until && Date.parse(record.created) >= parseUntil(until)) continue;
+        if (until && Date.parse(record.created) >= filterTime(until)) continue;
         const cfgLabels = this.config(record).config?.Labels ?? {};
-        if (!labels.every((l) => matchLabel(cfgLabels, l))) continue;
+        if (!matchesLabels(labels, cfgLabels)) continue;
         for (const t of [...this.images.tagsOf(record.id), ...this.images.repoDigestsOf(record.id)]) {
           this.images.untag(parseReference(t));
           deleted.push({ Untagged: familiarString(parseReference(t)) });
@@ -466,26 +467,11 @@ export class ImageService {
   }
 }
 
-function matchLabel(labels: Record<string, string>, filter: string): boolean {
-  const eq = filter.indexOf("=");
-  if (eq < 0) return filter in labels;
-  return labels[filter.slice(0, eq)] === filter.slice(eq + 1);
-}
-
 /** reference=busybox, reference=busy*:1.*, reference=localhost:5000/* (path.Match semantics). */
 function matchReference(familiar: string, pattern: string): boolean {
   const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]")}$`);
   if (re.test(familiar)) return true;
   const name = familiar.includes(":") ? familiar.slice(0, familiar.lastIndexOf(":")) : familiar;
   return re.test(name) || re.test(familiarName(parseReference(familiar)));
-}
-
-function parseUntil(until: string): number {
-  if (/^\d+(\.\d+)?$/.test(until)) return Number(until) * 1000;
-  const d = /^(\d+)(h|m|s)$/.exec(until);
-  if (d) return Date.now() - Number(d[1]) * { h: 3_600_000, m: 60_000, s: 1000 }[d[2] as "h" | "m" | "s"];
-  const t = Date.parse(until);
-  if (Number.isNaN(t)) throw new InvalidArgumentError(`invalid until filter "${until}"`);
-  return t;
 }
 

@@ -25,6 +25,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
 } from "../common/errors.ts";
+import { filterTime, matchesLabels, matchesRegexp } from "../common/filters.ts";
 import { writeFileAtomic, type Durability } from "../common/fs.ts";
 import { randomHexId } from "../common/ids.ts";
 import { BridgeDriver, chooseNetworkSubnet, DEFAULT_BRIDGE, DEFAULT_MTU, macFromIPv4 } from "./bridge.ts";
@@ -224,27 +225,6 @@ function now(): string {
 
 function stripSlash(name: string): string {
   return name.startsWith("/") ? name.slice(1) : name;
-}
-
-function matchesLabels(filters: string[], labels: Record<string, string>): boolean {
-  return filters.every((f) => {
-    const eq = f.indexOf("=");
-    if (eq < 0) return f in labels;
-    return labels[f.slice(0, eq)] === f.slice(eq + 1);
-  });
-}
-
-/** Go's time.ParseDuration subset docker's `until` filter takes, or a timestamp. */
-function untilCutoff(value: string): number {
-  const dur = /^(\d+(?:\.\d+)?)(h|m|s|ms)$/.exec(value);
-  if (dur) {
-    const mult = { h: 3600e3, m: 60e3, s: 1e3, ms: 1 }[dur[2] as "h" | "m" | "s" | "ms"];
-    return Date.now() - Number(dur[1]) * mult;
-  }
-  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new InvalidArgumentError(`invalid filter 'until=${value}': not a duration or a timestamp`);
-  return t;
 }
 
 function checkFilters(filters: NetworkFilters, accepted: readonly string[]): void {
@@ -512,8 +492,8 @@ export class NetworkService {
     this.sweepStale();
     return this.data.networks
       .filter((n) => {
-        if (filters.name?.length && !filters.name.some((v) => n.Name.includes(v))) return false;
-        if (filters.id?.length && !filters.id.some((v) => n.Id.includes(v))) return false;
+        if (filters.name?.length && !matchesRegexp(filters.name, n.Name)) return false;
+        if (filters.id?.length && !matchesRegexp(filters.id, n.Id)) return false;
         if (filters.driver?.length && !filters.driver.includes(n.Driver)) return false;
         if (filters.label?.length && !matchesLabels(filters.label, n.Labels)) return false;
         if (filters.scope?.length && !filters.scope.includes("local")) return false;
@@ -710,7 +690,7 @@ export class NetworkService {
   /** POST /networks/prune: user networks without endpoints; filters until, label, label!. */
   prune(filters: NetworkFilters = {}): Promise<{ NetworksDeleted: string[] }> {
     checkFilters(filters, ["until", "label", "label!"]);
-    const cutoffs = (filters.until ?? []).map(untilCutoff);
+    const cutoffs = (filters.until ?? []).map((v) => filterTime(v));
     return this.lock.run(async () => {
       this.sweepStale();
       const deleted: string[] = [];

@@ -158,6 +158,9 @@ describe("network API", { skip: isRoot ? false : "needs root (bridges, iptables,
     assert.match(lines[0]!, /^NETWORK ID\s+NAME\s+DRIVER\s+SCOPE$/);
     assert.ok(lines.some((l) => new RegExp(`^${id.slice(0, 12)}\\s+cli-${tag}\\s+bridge\\s+local$`).test(l)), ls.stdout);
     assert.equal(hako(["network", "ls", "-q", "--no-trunc", "--filter", `label=c=${tag}`]).stdout, `${id}\n`);
+    // name and id filters are regular expressions, as dockerd's filters.Match reads them.
+    assert.equal(hako(["network", "ls", "-q", "--no-trunc", "--filter", `name=^cli-${tag}$`]).stdout, `${id}\n`);
+    assert.equal(hako(["network", "ls", "-q", "--filter", `name=^li-${tag}`]).stdout, "");
     assert.equal(hako(["network", "ls", "--filter", "type=custom", "--format", "{{.Name}} {{.Internal}}"]).stdout, `api-${tag} false\ncli-${tag} true\n`);
     const insp = hako(["network", "inspect", "-f", "{{.Name}} {{range .IPAM.Config}}{{.Subnet}}{{end}}", `cli-${tag}`]);
     assert.equal(insp.stdout, `cli-${tag} ${other}\n`);
