@@ -135,6 +135,8 @@ interface NetworkRecord {
   subnet?: string;
   /** The subnet was picked from the pools, not given: containers cannot ask for addresses in it (Docker's rule). */
   subnetAuto?: boolean;
+  /** --aux-address: names for addresses the pool holds back from containers. */
+  auxAddresses?: Record<string, string>;
   gateway?: string;
   ipRange?: string;
   endpoints: Record<string, EndpointRecord>;
@@ -445,7 +447,7 @@ export class NetworkService {
   private view(net: NetworkRecord): NetworkResource {
     const config: IpamConfigEntry[] = [];
     if (net.subnet) {
-      config.push({ Subnet: net.subnet, ...(net.ipRange ? { IPRange: net.ipRange } : {}), Gateway: net.gateway! });
+      config.push({ Subnet: net.subnet, ...(net.ipRange ? { IPRange: net.ipRange } : {}), Gateway: net.gateway!, ...(net.auxAddresses ? { AuxiliaryAddresses: { ...net.auxAddresses } } : {}) });
     }
     const containers: Record<string, NetworkContainer> = {};
     for (const ep of Object.values(net.endpoints)) {
@@ -530,13 +532,13 @@ export class NetworkService {
     if (req.Scope && req.Scope !== "local") throw new InvalidArgumentError(`scope ${JSON.stringify(req.Scope)} is not supported by the bridge driver (local only)`);
     const ipamDriver = req.IPAM?.Driver;
     if (ipamDriver && ipamDriver !== "default") throw new NotFoundError(`plugin "${ipamDriver}" not found`);
-    const configs = (req.IPAM?.Config ?? []).filter((c) => c && (c.Subnet || c.Gateway || c.IPRange));
+    const configs = (req.IPAM?.Config ?? []).filter((c) => c && (c.Subnet || c.Gateway || c.IPRange || Object.keys(c.AuxiliaryAddresses ?? {}).length));
     const v4 = configs.filter((c) => !(c.Subnet ?? "").includes(":"));
     if (v4.length !== configs.length) throw new InvalidArgumentError("IPv6 subnets are not supported by hako yet");
     if (v4.length > 1) throw new InvalidArgumentError("hako supports one IPv4 subnet per network");
     const cfg = v4[0];
-    if (cfg && !cfg.Subnet && (cfg.Gateway || cfg.IPRange)) {
-      throw new InvalidArgumentError(cfg.IPRange ? "ip-range can't be specified without a subnet" : "gateway can't be specified without a subnet");
+    if (cfg && !cfg.Subnet && (cfg.Gateway || cfg.IPRange || cfg.AuxiliaryAddresses)) {
+      throw new InvalidArgumentError(`${cfg.IPRange ? "ip-range" : cfg.Gateway ? "gateway" : "aux-address"} can't be specified without a subnet`);
     }
 
     const options = { ...(req.Options ?? {}) };
@@ -573,7 +575,18 @@ export class NetworkService {
     } else {
       subnet = formatSubnet(chooseNetworkSubnet(this.ipam.subnets()));
     }
+    const aux = cfg?.AuxiliaryAddresses ?? {};
     const pool = this.ipam.addPool(id, { subnet, ...(cfg?.Gateway ? { gateway: cfg.Gateway } : {}), ...(cfg?.IPRange ? { ipRange: cfg.IPRange } : {}) });
+    try {
+      // Held by the pool under their names: never given to a container.
+      for (const [key, address] of Object.entries(aux)) {
+        if (typeof address !== "string") throw new InvalidArgumentError(`invalid aux-address ${JSON.stringify(key)}: the address must be a string`);
+        this.ipam.allocate(id, `aux:${key}`, address);
+      }
+    } catch (err) {
+      this.ipam.removePool(id);
+      throw err;
+    }
     const rec: NetworkRecord = {
       Name: name,
       Id: id,
@@ -588,6 +601,7 @@ export class NetworkService {
       ...(bridgeExisted ? { bridgeExisted: true } : {}),
       subnet: pool.subnet,
       ...(cfg?.Subnet ? {} : { subnetAuto: true }),
+      ...(Object.keys(aux).length ? { auxAddresses: { ...aux } } : {}),
       gateway: pool.gateway,
       ...(pool.ipRange ? { ipRange: pool.ipRange } : {}),
       endpoints: {},

@@ -238,6 +238,18 @@ describe("NetworkService on the real kernel", { skip: skipReason }, () => {
     await svc.remove(auto.Id);
   });
 
+  test("--aux-address: shown in IPAM.Config and held back; outside the subnet or without one refused", async () => {
+    const sub = freeSubnet();
+    const b = sub.replace(/\.0\/24$/, "");
+    const res = await svc.create({ Name: `aux-${tag}`, IPAM: { Config: [{ Subnet: sub, AuxiliaryAddresses: { router: `${b}.2` } }] } });
+    bridgesMade.add(`br-${res.Id.slice(0, 12)}`);
+    assert.deepEqual(svc.inspect(res.Id).IPAM.Config, [{ Subnet: sub, Gateway: `${b}.1`, AuxiliaryAddresses: { router: `${b}.2` } }]);
+    await svc.remove(res.Id);
+    await assert.rejects(svc.create({ Name: `aux2-${tag}`, IPAM: { Config: [{ Subnet: sub, AuxiliaryAddresses: { x: "10.255.255.1" } }] } }), /not in network/);
+    await assert.rejects(svc.create({ Name: `aux3-${tag}`, IPAM: { Config: [{ AuxiliaryAddresses: { x: `${b}.2` } }] } }), /aux-address can't be specified without a subnet/);
+    assert.ok(!svc.list().some((n) => n.Name.startsWith("aux")), "nothing left of the refused ones");
+  });
+
   test("prune removes unused user networks; rm and teardown leave nothing", async () => {
     const pruned = await svc.prune({ label: ["team=a"] });
     assert.deepEqual(pruned.NetworksDeleted, [`net-${tag}`]);
