@@ -479,6 +479,7 @@ export class ContainerService {
         (status) => this.onExit(c.ID, status),
         () => this.onExit(c.ID, undefined),
       );
+      this.publishVolumeEvents("mount", c);
       this.publish("start", c);
       return true;
     } catch (err) {
@@ -538,6 +539,16 @@ export class ContainerService {
       loopbackUp,
     });
     this.publishNetworkEvents("connect", c.ID, this.opts.networks?.endpointsOf(c.ID) ?? {});
+  }
+
+  /** Docker's volume events for a container's named and anonymous volumes, at start (mount) and exit (unmount). */
+  private publishVolumeEvents(action: "mount" | "unmount", c: ContainerRecord): void {
+    for (const m of Object.values(c.MountPoints)) {
+      if (m.Type !== "volume" || !m.Name) continue;
+      const attributes: Record<string, string> = { container: c.ID, driver: m.Driver || "local" };
+      if (action === "mount") Object.assign(attributes, { destination: m.Destination, "read/write": String(m.RW), propagation: m.Propagation });
+      this.opts.events.publish({ type: "volume", action, id: m.Name, attributes });
+    }
   }
 
   /** Docker's network events for a container joining (start) or leaving (exit) its networks. */
@@ -641,6 +652,7 @@ export class ContainerService {
     if (oomKilled) this.publish("oom", c);
     this.publish("die", c, { exitCode: String(exitCode) });
     this.publishNetworkEvents("disconnect", id, endpoints);
+    this.publishVolumeEvents("unmount", c);
     this.resolveWaiters(id, ["not-running", "next-exit"], { StatusCode: exitCode, Error: c.State.Error ? { Message: c.State.Error } : null });
 
     if (c.HostConfig.AutoRemove) {

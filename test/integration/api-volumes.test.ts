@@ -304,6 +304,19 @@ describe("api: volumes and system df", { skip }, () => {
     assert.equal(typeof c.SizeRw, "number");
     assert.equal(c.SizeRootFs, c.SizeRw + du.Images[0].Size);
 
+    // A run of it: mount before start, unmount after die, with dockerd's attributes.
+    const since = Date.now() / 1000;
+    assert.equal((await d.request("POST", `/containers/${id}/start`, { timeoutMs: 30_000 })).status, 204);
+    assert.equal((await d.request("POST", `/containers/${id}/wait`, { timeoutMs: 30_000 })).status, 200);
+    const ev = await d.request("GET", `/events?since=${since}&until=${Date.now() / 1000 + 1}&${filters({ type: ["volume", "container"] })}`, { timeoutMs: 5000 });
+    const events = ev.body.trim().split("\n").map((l) => JSON.parse(l) as { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> } });
+    const seq = events.map((e) => `${e.Type}:${e.Action}`);
+    assert.ok(seq.indexOf("volume:mount") < seq.indexOf("container:start") && seq.indexOf("container:die") < seq.indexOf("volume:unmount"), seq.join(","));
+    const mount = events.find((e) => e.Action === "mount")!;
+    assert.equal(mount.Actor.ID, "used");
+    assert.deepEqual(mount.Actor.Attributes, { container: id, driver: "local", destination: "/data", "read/write": "true", propagation: "" });
+    assert.deepEqual(events.find((e) => e.Action === "unmount")!.Actor.Attributes, { container: id, driver: "local" });
+
     const rm = await d.request("DELETE", `/containers/${id}?force=1`);
     assert.equal(rm.status, 204, rm.body);
     containers.splice(containers.indexOf(id), 1);
