@@ -434,8 +434,17 @@ export class ImageService {
     let changed = false;
     for (let i = 0; i < record.layers.length; i++) {
       const l = record.layers[i]!;
-      if (l.blob && this.content.has(l.blob.digest)) {
+      const stored = l.blob && this.content.has(l.blob.digest) ? l.blob : undefined;
+      if (stored && stored.mediaType !== MediaType.DockerLayer && stored.mediaType !== MediaType.OciLayer) {
+        layers.push(stored);
+        continue;
+      }
+      // An uncompressed blob (import, load, the host's busybox) is its diff: gzipped as Docker pushes layers, half the bytes to send.
+      if (stored) {
+        const info = await this.content.ingest({}, gzipped(this.content.read(stored.digest)));
+        l.blob = { mediaType: MediaType.DockerLayerGzip, digest: info.digest, size: info.size };
         layers.push(l.blob);
+        changed = true;
         continue;
       }
       progress?.({ status: "Preparing", id: shortId(l.diffId) });

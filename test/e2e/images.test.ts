@@ -94,6 +94,13 @@ describe("e2e: images with hako and the docker CLI", { skip }, () => {
     assert.equal(none.stderr, `tag does not exist: ${reg.host}/test/busybox:latest\n`);
   });
 
+  test("pushed layers are gzip-compressed, as Docker pushes them (the host's busybox is stored uncompressed)", async () => {
+    const res = await fetch(`http://${reg.host}/v2/test/busybox/manifests/1`, { headers: { Accept: "application/vnd.docker.distribution.manifest.v2+json" } });
+    assert.equal(res.status, 200);
+    const manifest = (await res.json()) as { layers: { mediaType: string }[] };
+    assert.deepEqual(manifest.layers.map((l) => l.mediaType), ["application/vnd.docker.image.rootfs.diff.tar.gzip"]);
+  });
+
   test("hako rmi the registry tag, docker pull brings it back", { skip: dockerSkip }, () => {
     // The repository's last tag takes its digest reference along (moby prints both).
     const untagged = ok(hako(["rmi", `${reg.host}/test/busybox:1`]));
