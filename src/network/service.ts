@@ -666,7 +666,11 @@ export class NetworkService {
     if (!this.userNetwork(net)) return out;
     for (const ep of Object.values(net.endpoints)) {
       if (!ep.ip) continue;
-      for (const n of this.dnsNames(ep)) out.set(n.toLowerCase(), ep.ip);
+      // libnetwork answers "name" and "name.<network>" alike.
+      for (const n of this.dnsNames(ep)) {
+        out.set(n.toLowerCase(), ep.ip);
+        out.set(`${n}.${net.Name}`.toLowerCase(), ep.ip);
+      }
     }
     return out;
   }

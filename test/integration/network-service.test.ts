@@ -142,6 +142,8 @@ describe("NetworkService on the real kernel", { skip: skipReason }, () => {
 
     assert.deepEqual(await queryA(`${base}.254`, "beta"), { rcode: 0, addresses: [`${base}.10`] });
     assert.deepEqual(await queryA(`${base}.254`, "WEB"), { rcode: 0, addresses: [epA.IPAddress] });
+    // libnetwork's "name.<network>" form.
+    assert.deepEqual(await queryA(`${base}.254`, `beta.net-${tag}`), { rcode: 0, addresses: [`${base}.10`] });
     assert.deepEqual(await queryA(`${base}.254`, idA.slice(0, 12)), { rcode: 0, addresses: [epA.IPAddress] });
     assert.equal((await queryA(`${base}.254`, `nobody-${tag}`)).rcode, 2, "no usable upstream: SERVFAIL");
 
