@@ -36,6 +36,7 @@ import { withImageView } from "./image-view.ts";
 import { rootfsGetTar, rootfsStat } from "../native/tools.ts";
 import { decompressed } from "../image/compression.ts";
 import { envFromList, processWord, type Env } from "./shell-lex.ts";
+import { nowRfc3339Nano } from "../common/time.ts";
 
 export interface BuildOptions {
   tags: string[];
@@ -400,7 +401,7 @@ export class Builder {
   private async commit(state: State, createdBy: string, layer: { diffId: string; blob: NonNullable<ImageRecord["layers"][number]["blob"]>; size: number } | undefined): Promise<void> {
     const parent = state.imageId ? this.images.images.get(state.imageId) : undefined;
     const base = state.image;
-    const created = new Date().toISOString();
+    const created = nowRfc3339Nano();
     const entry: History = { created, created_by: createdBy };
     if (state.maintainer) entry.author = state.maintainer;
     if (!layer) entry.empty_layer = true;

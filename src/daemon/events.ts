@@ -3,6 +3,7 @@
  * network and volume events; GET /events subscribers receive them. The last
  * events are kept so `since` can replay them, as dockerd does (256 of them).
  */
+import { nowNanos } from "../common/time.ts";
 
 export type EventType = "container" | "image" | "network" | "volume" | "daemon" | "plugin";
 
@@ -37,9 +38,8 @@ export class EventBus {
 
   /** Stamps the event with the time and delivers it to every subscriber. */
   publish(ev: PublishedEvent): EngineEvent {
-    const ms = Date.now();
-    // Node has no nanosecond wall clock; hrtime only adds precision within the ms.
-    const nanos = BigInt(ms) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+    const nanos = nowNanos();
+    const ms = Number(nanos / 1_000_000n);
     const event: EngineEvent = {
       Type: ev.type,
       Action: ev.action,

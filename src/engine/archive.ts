@@ -24,6 +24,7 @@ import type { Mount, Snapshotter } from "../storage/snapshotter.ts";
 import type { ContainerRecord } from "./container-store.ts";
 import type { ContainerService } from "./containers.ts";
 import type { MountPointRecord } from "./types.ts";
+import { nowRfc3339Nano } from "../common/time.ts";
 
 export interface ArchiveServiceOptions {
   containers: ContainerService;
@@ -427,7 +428,7 @@ export class ArchiveService {
       if (pause) this.containers.unpause(c.ID);
     }
 
-    const created = new Date().toISOString();
+    const created = nowRfc3339Nano();
     const chains = chainIds(image.layers.map((l) => l.diffId));
     const newConfig: ImageConfig = {
       architecture: base.architecture,

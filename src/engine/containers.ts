@@ -46,6 +46,7 @@ import { makeWorkingDir } from "./workdir.ts";
 import { attachContainer, checkNetworkMode, containerNetworkSettings, plainNetworkSettings, releaseSlirp, summaryNetworks, summaryPorts } from "../network/container-network.ts";
 import { giveBackAll, reclaimAfterExit } from "../network/handover.ts";
 import type { NetworkService } from "../network/service.ts";
+import { nowRfc3339Nano } from "../common/time.ts";
 
 export interface ContainerServiceOptions {
   /** /var/lib/hako */
@@ -83,11 +84,7 @@ const DEFAULT_LOG_MAX_FILES = 5;
 const DEFAULT_HOSTS =
   "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
-function nowNano(): string {
-  const ms = Date.now();
-  const frac = String(ms % 1000).padStart(3, "0") + String(process.hrtime.bigint() % 1_000_000n).padStart(6, "0");
-  return `${new Date(ms).toISOString().slice(0, 19)}.${frac}Z`;
-}
+const nowNano = nowRfc3339Nano;
 
 /** The host's resolv.conf without loopback nameservers (they mean nothing inside); Docker's fallback when none is left. */
 export function containerResolvConf(host: string): string {

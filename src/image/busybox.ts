@@ -11,6 +11,7 @@ import { FailedPreconditionError } from "../common/errors.ts";
 import { createLayerTar } from "../native/tools.ts";
 import type { ImageRecord } from "./image-store.ts";
 import type { ImageService } from "./service.ts";
+import { rfc3339Nano } from "../common/time.ts";
 
 export const HOST_BUSYBOX = "/bin/busybox";
 
@@ -57,7 +58,7 @@ export async function createBusyboxImage(service: ImageService, options: { tag?:
       tag: options.tag ?? "busybox:latest",
       changes: ['CMD ["sh"]'],
       message: `busybox from the host (${busybox})`,
-      created: statSync(busybox).mtime.toISOString(),
+      created: rfc3339Nano(statSync(busybox, { bigint: true }).mtimeNs),
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

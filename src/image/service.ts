@@ -20,6 +20,7 @@ import { emptyContainerConfig } from "./empty-container-config.ts";
 import { chainIds, shortId } from "./ids.ts";
 import type { ImageRecord, ImageStore } from "./image-store.ts";
 import { familiarString, normalize, parseReference, repository, familiarName } from "./reference.ts";
+import { nowRfc3339Nano } from "../common/time.ts";
 
 export type Progress = (message: JSONMessage) => void;
 
@@ -169,7 +170,7 @@ export class ImageService {
     options: { tag?: string; changes?: string[]; message?: string; platform?: { os?: string; architecture?: string }; created?: string },
   ): Promise<ImageRecord> {
     const layer = await this.addLayer(input, undefined);
-    const created = options.created ?? new Date().toISOString();
+    const created = options.created ?? nowRfc3339Nano();
     const config: ImageConfig = {
       architecture: options.platform?.architecture ?? "amd64",
       os: options.platform?.os ?? "linux",
