@@ -235,7 +235,11 @@ async function disconnectContainer(call: ApiCall): Promise<void> {
   const modeNetwork = net.Driver === "bridge" && onModeNetwork(svc, c, net.Name);
   const recorded = modeNetwork || endpointsByName(svc, c.networking)[net.Name] !== undefined;
   const live = net.Containers[c.id] !== undefined;
-  if (!recorded && !live && !force) throw new ForbiddenError(`container ${c.id} is not connected to network ${net.Name}`);
+  if (!recorded && !live) {
+    // moby: forced, it looks for an endpoint of that name to delete, and finds none.
+    if (force) throw new NotFoundError(`endpoint ${c.name.replace(/^\//, "")} not found`);
+    throw new ForbiddenError(`container ${c.id} is not connected to network ${net.Name}`);
+  }
   if (live) await svc.disconnectContainer(c.id, net.Id, { force });
   if (recorded) requireService(call.ctx, "containers").recordNetwork(c.id, net.Name, null, modeNetwork);
   call.ctx.events.publish({ type: "network", action: "disconnect", id: net.Id, attributes: { container: c.id, name: net.Name, type: net.Driver } });
