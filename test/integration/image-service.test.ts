@@ -181,7 +181,8 @@ describe("image service: garbage collection", { skip }, () => {
 
     // rmi gc-b:1: B's own layer, its config and its layer blob go; the shared base stays.
     const out = await service.remove("gc-b:1");
-    assert.deepEqual(out, [{ Untagged: "gc-b:1" }, { Deleted: idB }]);
+    // The image, then its layer by chain ID, as moby lists them.
+    assert.deepEqual(out, [{ Untagged: "gc-b:1" }, { Deleted: idB }, { Deleted: topB }]);
     assert.ok(!service.layers.has(topB));
     assert.ok(service.layers.has(chainIds([recA.layers[0]!.diffId])[0]!));
     assert.ok(!service.content.has(idB), "B's config blob");

@@ -536,11 +536,13 @@ async function removeImage(call: ApiCall): Promise<void> {
   if (name.trim() === "") throw new InvalidArgumentError("image name cannot be blank");
   const service = images(call);
   const id = service.resolve(name).id;
+  // Deleted entries name images and, after them, layers (by chain ID): only images have events.
+  const imageIds = new Set(service.images.list().map((r) => r.id));
   const items = await service.remove(name, { force: boolParam(call.query, "force"), noPrune: boolParam(call.query, "noprune") });
   for (const item of items) {
     // moby names the image by its ID in untag events, whichever name went.
     if (item.Untagged) publish(call, "untag", id, { name: id });
-    if (item.Deleted) publish(call, "delete", item.Deleted, { name: item.Deleted });
+    if (item.Deleted && imageIds.has(item.Deleted)) publish(call, "delete", item.Deleted, { name: item.Deleted });
   }
   json(call.res, 200, items);
 }
@@ -552,9 +554,11 @@ async function pruneImages(call: ApiCall): Promise<void> {
   const filters = parseFilters(call.query, PRUNE_FILTERS);
   const dangling = danglingValue(filters) ?? "true";
   filters.delete("dangling");
-  const report = await images(call).prune({ all: dangling === "false", filters: filtersObject(filters) });
+  const service = images(call);
+  const imageIds = new Set(service.images.list().map((r) => r.id));
+  const report = await service.prune({ all: dangling === "false", filters: filtersObject(filters) });
   for (const item of report.ImagesDeleted ?? []) {
-    if (item.Deleted) publish(call, "delete", item.Deleted, { name: item.Deleted });
+    if (item.Deleted && imageIds.has(item.Deleted)) publish(call, "delete", item.Deleted, { name: item.Deleted });
   }
   publish(call, "prune", "", { reclaimed: String(report.SpaceReclaimed) });
   json(call.res, 200, report);
