@@ -5,7 +5,7 @@
  * copied in). Only plain directories for now: the driver's mount options
  * (type/device/o: tmpfs, nfs, binds) need the native helper.
  */
-import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, type Stats } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, type Stats } from "node:fs";
 import path from "node:path";
 import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError, isErrno } from "../common/errors.ts";
 import { matchesLabels, matchesRegexp } from "../common/filters.ts";
@@ -55,9 +55,14 @@ export function validateVolumeName(name: string): void {
   }
 }
 
-function validateDriverOpts(name: string, opts: Record<string, string>): void {
+/**
+ * Checks the local driver's options; returns the directory a bind volume
+ * (type=none, o=bind, device=/path: compose's common "driver_opts") stands
+ * for, undefined for a plain directory volume.
+ */
+function validateDriverOpts(name: string, opts: Record<string, string>): string | undefined {
   const keys = Object.keys(opts);
-  if (keys.length === 0) return;
+  if (keys.length === 0) return undefined;
   for (const k of keys) {
     if (!VALID_OPTS.has(k)) throw new InvalidArgumentError(`create ${name}: invalid option: ${JSON.stringify(k)}`);
   }
@@ -68,8 +73,13 @@ function validateDriverOpts(name: string, opts: Record<string, string>): void {
       if (!(r in opts)) throw new InvalidArgumentError(`create ${name}: missing required option: ${JSON.stringify(r)}`);
     }
   }
+  const flags = (opts.o ?? "").split(",").filter(Boolean);
+  if ((opts.type === "none" || opts.type === "") && flags.length > 0 && flags.every((f) => f === "bind" || f === "rbind")) {
+    if (!path.isAbsolute(opts.device!)) throw new InvalidArgumentError(`create ${name}: the device of a bind volume must be an absolute path: ${JSON.stringify(opts.device)}`);
+    return path.normalize(opts.device!);
+  }
   throw new NotImplementedError(
-    `create ${name}: the local driver's mount options (type=${opts.type ?? ""} device=${opts.device ?? ""} o=${opts.o ?? ""}) are not supported yet; only plain directory volumes are`,
+    `create ${name}: the local driver's mount options (type=${opts.type ?? ""} device=${opts.device ?? ""} o=${opts.o ?? ""}) are not supported yet; plain directory volumes and binds (type=none o=bind) are`,
   );
 }
 
@@ -204,12 +214,14 @@ export class VolumeStore {
       }
       return this.#view(volName, existing);
     }
-    validateDriverOpts(volName, driverOpts);
+    const bindDevice = validateDriverOpts(volName, driverOpts);
     const dir = path.join(this.root, volName);
     const meta: VolumeMeta = { CreatedAt: now(), Labels: labels, Options: driverOpts };
     try {
       mkdirSync(dir, { mode: 0o701 });
-      mkdirSync(path.join(dir, DATA_DIR), { mode: 0o755 });
+      // dockerd mounts the device on _data when a container uses it; a link there gives the containers' binds the same directory.
+      if (bindDevice) symlinkSync(bindDevice, path.join(dir, DATA_DIR));
+      else mkdirSync(path.join(dir, DATA_DIR), { mode: 0o755 });
       this.#saveMeta(volName, meta);
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -111,6 +111,20 @@ describe("container options seen from inside", { skip }, () => {
     assert.equal(inside(["-v", "cu5:/nothing/here"], "ls -A /nothing/here"), "");
     for (const v of ["cu1", "cu2", "cu3", "cu4", "cu5"]) assert.equal(hako(["volume", "rm", v]).status, 0, v);
     assert.equal(hako(["rmi", "vimg:1"]).status, 0);
+  });
+
+  test("a bind volume (compose's driver_opts type=none o=bind device=DIR): containers read and write the host directory", () => {
+    const dir = path.join(scratch, "bound");
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, "from-host"), "host\n");
+    assert.equal(hako(["volume", "create", "-o", "type=none", "-o", "o=bind", "-o", `device=${dir}`, "bindvol"]).status, 0);
+    assert.equal(inside(["-v", "bindvol:/data"], "cat /data/from-host; echo ctr > /data/from-ctr"), "host\n");
+    assert.equal(readFileSync(path.join(dir, "from-ctr"), "utf8"), "ctr\n");
+    assert.equal(hako(["volume", "rm", "bindvol"]).status, 0);
+    assert.ok(existsSync(path.join(dir, "from-ctr")), "the host directory keeps its files");
+    const tmpfs = hako(["volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "nope"]);
+    assert.equal(tmpfs.status, 1);
+    assert.match(tmpfs.stderr, /not supported yet/);
   });
 
   test("capabilities: Docker's default set, --cap-add/--cap-drop, --privileged; no-new-privileges; seccomp", () => {

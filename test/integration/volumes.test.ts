@@ -89,6 +89,21 @@ describe("local volumes", () => {
     assert.ok(!existsSync(join(store.root, "v1")), "nothing left behind by a refused create");
   });
 
+  it("a bind volume (type=none o=bind device=/dir) stands for its directory; others are not supported yet", () => {
+    const store = new VolumeStore(tempRoot());
+    const device = join(tempRoot(), "device");
+    mkdirSync(device, { recursive: true });
+    writeFileSync(join(device, "kept.txt"), "host\n");
+    const v = store.create("bound", { driverOpts: { type: "none", o: "bind", device } });
+    assert.deepEqual(v.Options, { type: "none", o: "bind", device });
+    assert.equal(readFileSync(join(store.path("bound"), "kept.txt"), "utf8"), "host\n", "the data path reaches the directory");
+    assert.equal(store.needsCopyUp("bound"), false, "it has content: nothing is copied over it");
+    store.remove("bound");
+    assert.equal(readFileSync(join(device, "kept.txt"), "utf8"), "host\n", "removing the volume leaves the directory's files");
+    assert.equal(error(() => store.create("rel", { driverOpts: { type: "none", o: "bind", device: "relative/dir" } })).code, "ERR_INVALID_ARGUMENT");
+    assert.equal(error(() => store.create("ro", { driverOpts: { type: "none", o: "bind,ro", device } })).code, "ERR_NOT_IMPLEMENTED");
+  });
+
   it("ensure creates once and answers the data path", () => {
     const store = new VolumeStore(tempRoot());
     const p = store.ensure("cache");
