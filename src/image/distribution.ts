@@ -9,7 +9,7 @@ import type { Descriptor, ImageConfig } from "../spec/oci-image.ts";
 import { decompressed } from "./compression.ts";
 import { chainIds, shortId } from "./ids.ts";
 import type { ImageRecord } from "./image-store.ts";
-import { familiarString, normalize, parseReference, registryHost, repository, type Reference } from "./reference.ts";
+import { familiarName, familiarString, normalize, parseReference, registryHost, repository, type Reference } from "./reference.ts";
 import { RegistryClient, type RegistryCredentials, type SearchResult } from "./registry/client.ts";
 import { throttled } from "./registry/jobs.ts";
 import { pullImage } from "./registry/pull.ts";
@@ -195,6 +195,41 @@ export async function pull(
     options.signal?.removeEventListener("abort", onAbort);
     client.close();
   }
+}
+
+/**
+ * docker pull --all-tags: every tag the registry lists, one after the other,
+ * with one Status line for the repository at the end (moby's
+ * pullRepository): "Downloaded newer image" when any tag brought something.
+ */
+export async function pullAllTags(
+  service: ImageService,
+  name: string,
+  options: RegistryOptions & { auth?: AuthConfig; platform?: { os: string; architecture: string; variant?: string }; progress?: Progress; signal?: AbortSignal },
+): Promise<string[]> {
+  const ref = normalize(name);
+  const progress = options.progress ?? (() => {});
+  const client = registryClient(ref.domain, options.auth, options);
+  let tags: string[];
+  try {
+    tags = await client.listTags(ref.path, { signal: options.signal });
+  } finally {
+    client.close();
+  }
+  let newer = false;
+  for (const tag of tags) {
+    await pull(service, `${repository(ref)}:${tag}`, {
+      ...options,
+      progress: (m) => {
+        // Each tag's own Status line is folded into the repository's.
+        if (typeof m.status === "string" && m.status.startsWith("Status: ")) newer ||= m.status.startsWith("Status: Downloaded newer image");
+        else progress(m);
+      },
+    });
+  }
+  const shown = familiarName(ref);
+  progress({ status: newer ? `Status: Downloaded newer image for ${shown}` : `Status: Image is up to date for ${shown}` });
+  return tags;
 }
 
 /** docker push: the tag named, or every tag of the repository when none is. */

@@ -131,6 +131,24 @@ describe("e2e: images with hako and the docker CLI", { skip }, () => {
     }
   });
 
+  test("hako pull --all-tags: every tag the registry lists, one Status line for the repository", () => {
+    for (const t of ["a", "b"]) ok(hako(["tag", "busybox", `${reg.host}/multi/bb:${t}`]));
+    ok(hako(["push", "--all-tags", `${reg.host}/multi/bb`]));
+    for (const t of ["a", "b"]) ok(hako(["rmi", `${reg.host}/multi/bb:${t}`]));
+    const out = ok(hako(["pull", "--all-tags", `${reg.host}/multi/bb`]));
+    assert.match(out, /^a: Pulling from multi\/bb$/m);
+    assert.match(out, /^b: Pulling from multi\/bb$/m);
+    assert.equal((out.match(/^Status: /gm) ?? []).length, 1, out);
+    assert.ok(out.endsWith(`Status: Downloaded newer image for ${reg.host}/multi/bb\n${reg.host}/multi/bb\n`), out);
+    const tags = ok(hako(["images", "--format", "{{.Tag}}", `${reg.host}/multi/bb`]));
+    assert.deepEqual(tags.trim().split("\n").sort(), ["a", "b"]);
+    const again = ok(hako(["pull", "-a", `${reg.host}/multi/bb`]));
+    assert.match(again, new RegExp(`Status: Image is up to date for ${reg.host}/multi/bb\n`));
+    const missing = hako(["pull", "-a", `${reg.host}/nothing/here`]);
+    assert.equal(missing.status, 1);
+    for (const t of ["a", "b"]) ok(hako(["rmi", `${reg.host}/multi/bb:${t}`]));
+  });
+
   test("images -q, --digests, --format: hako prints what docker prints", () => {
     const digests = ok(hako(["images", "--digests"]));
     assert.match(digests, /^REPOSITORY\s+TAG\s+DIGEST\s+IMAGE ID\s+CREATED\s+SIZE$/m);

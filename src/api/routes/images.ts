@@ -27,7 +27,6 @@ import {
   InternalError,
   InvalidArgumentError,
   NotFoundError,
-  NotImplementedError,
   UnavailableError,
   errorForHttpStatus,
   errorMessage,
@@ -35,7 +34,7 @@ import {
 import { saveImages, loadImages } from "../../image/archive/index.ts";
 import { createBusyboxImage } from "../../image/busybox.ts";
 import { isValidDigest } from "../../image/digest.ts";
-import { pull, push, search as searchIndex } from "../../image/distribution.ts";
+import { pull, pullAllTags, push, search as searchIndex } from "../../image/distribution.ts";
 import { shortId } from "../../image/ids.ts";
 import {
   familiarName,
@@ -272,9 +271,7 @@ async function pullImage(call: ApiCall, service: ImageService, fromImage: string
   if (tag !== "") {
     ref = isValidDigest(tag) ? { domain: ref.domain, path: ref.path, digest: tag } : withTag(ref, tag);
   }
-  if (ref.tag === undefined && ref.digest === undefined) {
-    throw new NotImplementedError(`pulling every tag of ${familiarName(ref)} (pull --all-tags) is not supported by hakod; name a tag`);
-  }
+  if (ref.tag === undefined && ref.digest === undefined) return pullEveryTag(call, service, ref, platform);
   if (ref.tag !== undefined && ref.digest !== undefined) ref = { domain: ref.domain, path: ref.path, digest: ref.digest };
   if (familiarName(ref) === "scratch") throw new ForbiddenError("'scratch' is a reserved name");
   const auth = decodeRegistryAuth(call.req.headers["x-registry-auth"]);
@@ -291,6 +288,25 @@ async function pullImage(call: ApiCall, service: ImageService, fromImage: string
     out.open();
     publish(call, "pull", name, { name: familiarName(ref) });
     call.ctx.log.debug("pulled", { image: name, id: record.id });
+  } catch (err) {
+    throw translatePullError(err, ref);
+  }
+}
+
+/** POST /images/create?fromImage=repo with no tag (docker pull --all-tags). */
+async function pullEveryTag(call: ApiCall, service: ImageService, ref: Reference, platform: Platform | undefined): Promise<void> {
+  if (familiarName(ref) === "scratch") throw new ForbiddenError("'scratch' is a reserved name");
+  const out = new DeferredStream(call, true);
+  try {
+    const tags = await pullAllTags(service, fullString(ref), {
+      ...call.ctx.services.registry,
+      auth: decodeRegistryAuth(call.req.headers["x-registry-auth"]),
+      platform: platform ?? hostPlatform(),
+      progress: (m) => out.write(m),
+      signal: call.signal,
+    });
+    out.open();
+    for (const tag of tags) publish(call, "pull", familiarString(withTag(ref, tag)), { name: familiarName(ref) });
   } catch (err) {
     throw translatePullError(err, ref);
   }

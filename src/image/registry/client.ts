@@ -524,6 +524,29 @@ export class RegistryClient {
     }));
   }
 
+  /** GET /v2/<repo>/tags/list, every page (the Link header's next), in the registry's order. */
+  async listTags(repo: string, opts: { signal?: AbortSignal } = {}): Promise<string[]> {
+    checkRepo(repo);
+    const tags: string[] = [];
+    let next: string | undefined = `/v2/${repo}/tags/list`;
+    for (let page = 0; next !== undefined && page < 1000; page++) {
+      const url: URL = await this.url(next);
+      const res = await this.send({ method: "GET", url, scopes: [repositoryScope(repo)], followRedirects: true, signal: opts.signal });
+      if (res.status !== 200) throw await this.failure(res, `${this.host}/${repo}`, `repository ${this.host}/${repo} not found`);
+      let body: { tags?: unknown };
+      try {
+        body = JSON.parse((await readBody(res.body, MAX_MANIFEST_BYTES)).toString("utf8")) as { tags?: unknown };
+      } catch (err) {
+        throw new InternalError(`the tag list of ${this.host}/${repo} is not JSON: ${(err as Error).message}`, { cause: err });
+      }
+      for (const t of Array.isArray(body?.tags) ? body.tags : []) if (typeof t === "string" && TAG_RE.test(t)) tags.push(t);
+      // Link: </v2/<repo>/tags/list?last=x&n=y>; rel="next"
+      const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res.headers, "link") ?? "")?.[1];
+      next = link ? new URL(link, url).pathname + new URL(link, url).search : undefined;
+    }
+    return tags;
+  }
+
   /** Fetches a manifest (or index) and verifies it when `reference` is a digest. */
   async getManifest(repo: string, reference: string, accept: readonly string[] = MANIFEST_MEDIA_TYPES, opts: { signal?: AbortSignal } = {}): Promise<ManifestResult> {
     checkRepo(repo);
