@@ -110,7 +110,7 @@ export async function systemInfo(ctx: DaemonContext): Promise<Record<string, unk
     Images: images,
     Driver: storage.driver,
     DriverStatus: storage.status,
-    Plugins: { Volume: ["local"], Network: ["bridge", "host", "none"], Authorization: null, Log: ["json-file"] },
+    Plugins: { Volume: ["local"], Network: ["bridge", "host", "null"], Authorization: null, Log: ["json-file"] },
     MemoryLimit: host.cgroups.memoryLimit,
     SwapLimit: host.cgroups.swapLimit,
     KernelMemoryTCP: host.cgroups.kernelMemoryTCP,
