@@ -9,7 +9,7 @@ import type { Descriptor, ImageConfig } from "../spec/oci-image.ts";
 import { decompressed } from "./compression.ts";
 import { chainIds, shortId } from "./ids.ts";
 import type { ImageRecord } from "./image-store.ts";
-import { familiarName, familiarString, normalize, parseReference, registryHost, repository, type Reference } from "./reference.ts";
+import { familiarName, familiarString, normalize, parseReference, registryHost, repository, splitSearchTerm, type Reference } from "./reference.ts";
 import { RegistryClient, type RegistryCredentials, type SearchResult } from "./registry/client.ts";
 import { throttled } from "./registry/jobs.ts";
 import { pullImage } from "./registry/pull.ts";
@@ -314,17 +314,12 @@ export async function search(
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(term)) throw new InvalidArgumentError(`invalid repository name: repository name (${term}) should not have a scheme`);
   const limit = options.limit || DEFAULT_SEARCH_LIMIT;
   if (limit < 1 || limit > 100) throw new InvalidArgumentError(`limit ${limit} is outside the range of [1, 100]`);
-  const slash = term.indexOf("/");
-  const first = slash < 0 ? "" : term.slice(0, slash);
-  const ownIndex = first.includes(".") || first.includes(":") || first === "localhost";
-  const index = ownIndex ? first : "index.docker.io";
-  // Pulled "library/foo" is stored as "foo": the official index is asked for it so.
-  const remote = ownIndex ? term.slice(slash + 1) : term.replace(/^library\//, "");
+  const { index, remote } = splitSearchTerm(term);
   const client = new RegistryClient({
     host: index,
     index: true,
     insecureRegistries: options.insecureRegistries,
-    credentials: credentialsOf(options.auth) ?? options.credentialsFor?.(ownIndex ? index : "docker.io"),
+    credentials: credentialsOf(options.auth) ?? options.credentialsFor?.(index === "docker.io" ? "docker.io" : index),
     userAgent: "hako",
   });
   try {

@@ -252,3 +252,15 @@ export function registryHost(domain: string): string {
   if (domain === DEFAULT_DOMAIN || domain === LEGACY_DEFAULT_DOMAIN) return DEFAULT_REGISTRY_HOST;
   return domain;
 }
+
+/**
+ * moby's splitReposSearchTerm: a term whose first part names a host
+ * ("localhost:5000/x", "my.reg/x") searches that registry's index, any
+ * other Docker Hub's ("docker.io"), where "library/foo" is asked as "foo".
+ */
+export function splitSearchTerm(term: string): { index: string; remote: string } {
+  const slash = term.indexOf("/");
+  const first = slash < 0 ? "" : term.slice(0, slash);
+  if (first.includes(".") || first.includes(":") || first === "localhost") return { index: first, remote: term.slice(slash + 1) };
+  return { index: "docker.io", remote: term.replace(/^library\//, "") };
+}

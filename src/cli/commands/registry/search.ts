@@ -1,4 +1,5 @@
 /** hako search: docker/cli cli/command/registry/search.go and formatter_search.go. */
+import { splitSearchTerm } from "../../../image/reference.ts";
 import type { SearchResult } from "../../../image/registry/client.ts";
 import { authConfigKey, encodeAuthConfig, storedAuthConfig } from "../../auth.ts";
 import { GO_TYPE, renderFormat } from "../../template/index.ts";
@@ -47,13 +48,6 @@ export class SearchRow {
   }
 }
 
-/** The index a term searches: its first part when that names a host (moby's splitReposSearchTerm), else Docker Hub. */
-export function searchIndexOf(term: string): string {
-  const slash = term.indexOf("/");
-  const first = slash < 0 ? "" : term.slice(0, slash);
-  return first.includes(".") || first.includes(":") || first === "localhost" ? first : "docker.io";
-}
-
 export const search: CliCommand = {
   name: "search",
   usage: "[OPTIONS] TERM",
@@ -71,7 +65,7 @@ export const search: CliCommand = {
     const term = args[0]!;
     const limit = (flags.limit as number | undefined) ?? 0;
     const filters = filtersJson((flags.filter as string[] | undefined) ?? []);
-    const auth = encodeAuthConfig(storedAuthConfig(storeFor(ctx), authConfigKey(searchIndexOf(term))));
+    const auth = encodeAuthConfig(storedAuthConfig(storeFor(ctx), authConfigKey(splitSearchTerm(term).index)));
     const results = await ctx.client().json<SearchResult[]>("GET", "/images/search", {
       query: { term, ...(limit > 0 ? { limit: String(limit) } : {}), ...(filters ? { filters } : {}) },
       headers: { "X-Registry-Auth": auth },
