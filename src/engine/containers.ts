@@ -84,7 +84,6 @@ const DEFAULT_LOG_MAX_FILES = 5;
 const DEFAULT_HOSTS =
   "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
-const nowNano = nowRfc3339Nano;
 
 /** The host's resolv.conf without loopback nameservers (they mean nothing inside); Docker's fallback when none is left. */
 export function containerResolvConf(host: string): string {
@@ -244,7 +243,7 @@ export class ContainerService {
       const record: ContainerRecord = {
         ID: id,
         Name: normalizeName(name),
-        Created: nowNano(),
+        Created: nowRfc3339Nano(),
         Path: result.path,
         Args: result.args,
         Config: result.config,
@@ -456,7 +455,7 @@ export class ContainerService {
         Pid: handle.pid,
         ExitCode: 0,
         Error: "",
-        StartedAt: nowNano(),
+        StartedAt: nowRfc3339Nano(),
         // The last exit's time stays until the next one (moby's SetRunning).
         Status: "running",
       };
@@ -635,7 +634,7 @@ export class ContainerService {
       Pid: 0,
       ExitCode: exitCode,
       OOMKilled: oomKilled,
-      FinishedAt: exit?.finishedAt ?? nowNano(),
+      FinishedAt: exit?.finishedAt ?? nowRfc3339Nano(),
       Error: exit?.error ?? "",
     };
     c.State.Status = statusOf(c.State);
